@@ -5,3 +5,7 @@ export * from "./media-types.ts";
 export * from "./descriptor.ts";
 export type * from "./content.ts";
 export type * from "./transport.ts";
+export * from "./status/events.ts";
+export type * from "./status/operation.ts";
+export * from "./content-helpers/ingest-ref.ts";
+export * from "./content-helpers/open-writer.ts";
