@@ -9,3 +9,8 @@ export * from "./status/events.ts";
 export type * from "./status/operation.ts";
 export * from "./content-helpers/ingest-ref.ts";
 export * from "./content-helpers/open-writer.ts";
+export * from "./content-helpers/blob-source.ts";
+export * from "./content-helpers/copy-blob.ts";
+export * from "./content-helpers/write-blob.ts";
+export * from "./content-helpers/read-blob.ts";
+export * from "./manifest.ts";
