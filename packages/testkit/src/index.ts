@@ -1,0 +1,5 @@
+// Public surface of @ferry/testkit (private workspace package: tests, benchmarks and demos only).
+export * from "./tools.ts";
+export * from "./free-port.ts";
+export * from "./docker-registry.ts";
+export * from "./vitest.ts";
