@@ -14,3 +14,4 @@ export * from "./content-helpers/copy-blob.ts";
 export * from "./content-helpers/write-blob.ts";
 export * from "./content-helpers/read-blob.ts";
 export * from "./manifest.ts";
+export * from "./validate-manifest.ts";
