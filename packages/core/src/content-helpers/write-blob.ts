@@ -1,5 +1,5 @@
 import type { Descriptor } from "../descriptor.ts";
-import type { Ingester } from "../content.ts";
+import type { IngestManager, Ingester } from "../content.ts";
 import { isAlreadyExists } from "../errors.ts";
 import type { BlobSource } from "./blob-source.ts";
 import { type CopyBlobOutcome, copyBlob } from "./copy-blob.ts";
@@ -35,11 +35,21 @@ export async function writeBlob(
     if (isAlreadyExists(err)) return "exists";
     throw err;
   }
-  return copyBlob(writer, source, {
+  const outcome = await copyBlob(writer, source, {
     size: desc.size,
     expected: desc.digest,
     signal: options.signal,
     labels: options.labels,
     onProgress: options.onProgress,
   });
+  if (outcome === "exists" && hasAbort(ingester)) {
+    // A store keeps the ingest after an AlreadyExists commit; drop it (best effort, another
+    // writer may already have taken the ref).
+    await ingester.abort(ref).catch(() => undefined);
+  }
+  return outcome;
+}
+
+function hasAbort(x: Ingester): x is Ingester & Pick<IngestManager, "abort"> {
+  return typeof (x as Partial<IngestManager>).abort === "function";
 }

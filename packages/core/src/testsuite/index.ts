@@ -1,0 +1,3 @@
+// Public surface of @ferry/core/testsuite: the conformance suite every ContentStore runs.
+export { contentStoreSuite } from "./content-store-suite.ts";
+export type { ContentStoreSuiteOptions, StoreFactory, StoreUnderTest } from "./context.ts";
