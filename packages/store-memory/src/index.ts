@@ -1,1 +1,2 @@
-export {};
+// Public surface of @ferry/store-memory.
+export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from "./memory-store.ts";

@@ -51,7 +51,8 @@ export async function copyBlob(writer: Writer, source: BlobSource, options: Copy
       });
     }
     try {
-      await writer.commit(size, expected, commitOptions);
+      // A size of 0 means "unknown" here (containerd's convention); the digest still guards it.
+      await writer.commit(size === 0 ? undefined : size, expected, commitOptions);
       return "written";
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
