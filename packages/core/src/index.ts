@@ -15,3 +15,5 @@ export * from "./content-helpers/write-blob.ts";
 export * from "./content-helpers/read-blob.ts";
 export * from "./manifest.ts";
 export * from "./validate-manifest.ts";
+export * from "./platform.ts";
+export * from "./children.ts";
