@@ -1,0 +1,131 @@
+/**
+ * Fetch one blob into a content store's ingest, resuming from what the ingest already holds.
+ * Large blobs may be fetched with several ranged GETs in flight, written in order; a server that
+ * ignores Range makes it drop to one serial stream.
+ */
+import {
+  abortError,
+  copyBlob,
+  ingestRef,
+  openWriter,
+  type CopyBlobOutcome,
+  type Descriptor,
+  type Fetcher,
+  type Ingester,
+  type TransferHooks,
+  type Writer,
+} from "@ferry/core";
+import { discard } from "./http-client.ts";
+import { rangeChunks, type RangeOpener } from "./read-seeker.ts";
+import { RegistryFetcher } from "./fetcher.ts";
+
+export interface FetchToStoreOptions extends TransferHooks {
+  signal?: AbortSignal;
+  /** Ingest key. Default: core's `ingestRef(desc)` (`layer-<digest>`, …), stable across runs. */
+  ref?: string;
+  /** Called with the ingest offset as bytes are written. */
+  onProgress?(offset: number): void;
+  /** Use parallel ranges for blobs at least this large. Default: the resolver's `parallelRangeThreshold`. */
+  parallelRangeThreshold?: number;
+  /** Bytes per range. Default: the resolver's `rangeChunkSize` (16 MiB). */
+  rangeChunkSize?: number;
+  /** Ranges in flight. Default: the resolver's `parallelRanges` (4). */
+  parallelRanges?: number;
+  /** Labels to commit with. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * Fetch `desc` into `ingester` under a stable ingest ref. An interrupted call (abort, crash,
+ * network failure) leaves the ingest in place and the next call resumes from its offset; the
+ * store verifies size and digest at commit. Resolves `"exists"` when the store already had it.
+ */
+export async function fetchToStore(fetcher: Fetcher, desc: Descriptor, ingester: Ingester, options: FetchToStoreOptions = {}): Promise<CopyBlobOutcome> {
+  const { signal, onRetry, onReconnect, onProgress } = options;
+  let writer: Writer;
+  try {
+    writer = await openWriter(ingester, { ref: options.ref ?? ingestRef(desc), total: desc.size, expected: desc.digest, signal });
+  } catch (err) {
+    if ((err as { code?: string }).code === "AlreadyExists") return "exists";
+    throw err;
+  }
+  const parallel = fetcher instanceof RegistryFetcher ? fetcher.parallelSettings(options) : undefined;
+  if (fetcher instanceof RegistryFetcher && parallel && desc.size >= parallel.threshold) {
+    try {
+      // False means Range was ignored: the serial copy below takes over (restarting from 0 if needed).
+      await parallelInto(writer, fetcher.opener(desc), desc, { ...parallel, signal, onRetry, onReconnect, onProgress });
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
+  }
+  return copyBlob(writer, (offset) => fetcher.fetch(desc, { offset, signal, onRetry, onReconnect }), {
+    size: desc.size,
+    expected: desc.digest,
+    signal,
+    onProgress,
+    labels: options.labels,
+  });
+}
+
+interface ParallelOptions extends TransferHooks {
+  chunkSize: number;
+  ranges: number;
+  signal?: AbortSignal;
+  onProgress?(offset: number): void;
+}
+
+/**
+ * Fill `writer` from its current offset to the end with up to `ranges` ranged GETs in flight,
+ * each buffered (at most `ranges × chunkSize` bytes in memory) and written in order. Returns
+ * false as soon as the server answers a range with the whole blob.
+ */
+async function parallelInto(writer: Writer, open: RangeOpener, desc: Descriptor, opts: ParallelOptions): Promise<boolean> {
+  const start = (await writer.status()).offset;
+  if (start >= desc.size) return true;
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(opts.signal?.reason);
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const hooks: TransferHooks = { onRetry: opts.onRetry, onReconnect: opts.onReconnect };
+
+  const fetchRange = async (s: number, e: number): Promise<Uint8Array[] | "ignored"> => {
+    const first = await open(s, e, inner.signal, hooks);
+    if (first.status === 200 && (s > 0 || e < desc.size)) {
+      discard(first);
+      return "ignored";
+    }
+    const parts: Uint8Array[] = [];
+    for await (const c of rangeChunks(open, { start: s, end: e, first, signal: inner.signal, ...hooks })) parts.push(c);
+    return parts;
+  };
+
+  const queue: Array<Promise<Uint8Array[] | "ignored">> = [];
+  let next = start;
+  let written = start;
+  try {
+    for (;;) {
+      while (queue.length < opts.ranges && next < desc.size) {
+        const e = Math.min(desc.size, next + opts.chunkSize);
+        const p = fetchRange(next, e);
+        p.catch(() => {}); // observed below, in order
+        queue.push(p);
+        next = e;
+      }
+      const head = queue.shift();
+      if (!head) return true;
+      const parts = await head;
+      if (parts === "ignored") return false;
+      for (const c of parts) {
+        await writer.write(c);
+        written += c.byteLength;
+      }
+      opts.onProgress?.(written);
+    }
+  } catch (err) {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    throw err;
+  } finally {
+    inner.abort();
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Fetcher of one repository: verified blob and manifest streams, resumable at an offset, and
+ * lazy HTTP read-seekers. Foreign layers are read from their `urls` first (without credentials),
+ * then from the mirrors with the pull capability, then from the registry.
+ */
+import {
+  abortError,
+  isManifestLike,
+  ManifestAcceptTypes,
+  type Descriptor,
+  type Fetcher,
+  type FetchOptions,
+  type FetchStream,
+  type TransferHooks,
+} from "@ferry/core";
+import type { TransportContext } from "./context.ts";
+import { errorRank, type RepositoryEndpoint } from "./endpoint.ts";
+import type { HttpResponse } from "./http-client.ts";
+import { byteStream, HttpReadSeeker, rangeChunks, type RangeOpener } from "./read-seeker.ts";
+
+const ACCEPT_MANIFESTS = ManifestAcceptTypes.join(", ");
+
+export class RegistryFetcher implements Fetcher {
+  readonly #ctx: TransportContext;
+  readonly #endpoints: RepositoryEndpoint[];
+
+  constructor(ctx: TransportContext, endpoints: RepositoryEndpoint[]) {
+    this.#ctx = ctx;
+    this.#endpoints = endpoints;
+  }
+
+  /**
+   * The blob's bytes from `options.offset` (default 0). From 0 (or when the server ignored the
+   * range, flagged by `rangeIgnored`) size and digest are verified while streaming.
+   */
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<FetchStream> {
+    const offset = Math.max(0, options.offset ?? 0);
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal);
+    if (offset >= desc.size) {
+      // Nothing left to read; a zero-size descriptor still has to name the empty content.
+      const verify = desc.size === 0 ? { digest: desc.digest, size: 0 } : undefined;
+      return byteStream(rangeChunks(this.opener(desc), { start: offset, end: offset, verify }));
+    }
+    const open = this.opener(desc);
+    const hooks: TransferHooks = { onRetry: options.onRetry, onReconnect: options.onReconnect };
+    const first = await open(offset, desc.size, signal, hooks);
+    const ignored = offset > 0 && first.status === 200;
+    const start = ignored ? 0 : offset;
+    const stream: FetchStream = byteStream(
+      rangeChunks(open, {
+        start,
+        end: desc.size,
+        signal,
+        first,
+        verify: start === 0 ? { digest: desc.digest, size: desc.size } : undefined,
+        ...hooks,
+      }),
+    );
+    if (ignored) stream.rangeIgnored = true;
+    return stream;
+  }
+
+  /** A lazy read-seeker; nothing is requested before the first read. */
+  async readerAt(desc: Descriptor, options: FetchOptions = {}): Promise<HttpReadSeeker> {
+    return new HttpReadSeeker({ size: desc.size, open: this.opener(desc), onRetry: options.onRetry, onReconnect: options.onReconnect });
+  }
+
+  /** Parallel-range settings, with per-call overrides. */
+  parallelSettings(o: { parallelRangeThreshold?: number; rangeChunkSize?: number; parallelRanges?: number } = {}): {
+    threshold: number;
+    chunkSize: number;
+    ranges: number;
+  } {
+    return {
+      threshold: o.parallelRangeThreshold ?? this.#ctx.parallelRangeThreshold,
+      chunkSize: Math.max(64 * 1024, o.rangeChunkSize ?? this.#ctx.rangeChunkSize),
+      ranges: Math.max(1, o.parallelRanges ?? this.#ctx.parallelRanges),
+    };
+  }
+
+  /**
+   * A {@link RangeOpener} that finds the first source answering for `desc` and then sticks to it
+   * (reconnects go back to the same URL).
+   */
+  opener(desc: Descriptor): RangeOpener {
+    let bound: RangeOpener | undefined;
+    const candidates = this.#candidates(desc);
+    return async (start, end, signal, hooks) => {
+      if (bound) return bound(start, end, signal, hooks);
+      let best: unknown;
+      for (const cand of candidates) {
+        try {
+          const res = await cand(start, end, signal, hooks);
+          bound = cand;
+          return res;
+        } catch (err) {
+          if (signal?.aborted) throw abortError(signal);
+          if (best === undefined || errorRank(err) > errorRank(best)) best = err;
+        }
+      }
+      throw best;
+    };
+  }
+
+  #candidates(desc: Descriptor): RangeOpener[] {
+    const out: RangeOpener[] = [];
+    for (const raw of desc.urls ?? []) {
+      let u: URL;
+      try {
+        u = new URL(raw);
+      } catch {
+        continue;
+      }
+      if (u.protocol !== "http:" && u.protocol !== "https:") continue;
+      out.push((s, e, signal, hooks) => this.#get(u, desc, s, e, signal, hooks, [], true));
+    }
+    const manifest = isManifestLike(desc.mediaType);
+    for (const ep of this.#endpoints) {
+      const scopes = ep.scopes("pull");
+      if (!manifest) {
+        out.push((s, e, signal, hooks) => this.#get(ep.url(`blobs/${desc.digest}`), desc, s, e, signal, hooks, scopes, false));
+        continue;
+      }
+      // A manifest digest that is not under /manifests/ may still be stored as a blob: fall back on 404 only.
+      let where: "manifests" | "blobs" | undefined;
+      out.push(async (s, e, signal, hooks) => {
+        if (where) return this.#get(ep.url(`${where}/${desc.digest}`), desc, s, e, signal, hooks, scopes, false);
+        try {
+          const res = await this.#get(ep.url(`manifests/${desc.digest}`), desc, s, e, signal, hooks, scopes, false);
+          where = "manifests";
+          return res;
+        } catch (err) {
+          if ((err as { code?: string }).code !== "NotFound") throw err;
+        }
+        const res = await this.#get(ep.url(`blobs/${desc.digest}`), desc, s, e, signal, hooks, scopes, false);
+        where = "blobs";
+        return res;
+      });
+    }
+    return out;
+  }
+
+  #get(
+    url: URL,
+    desc: Descriptor,
+    start: number,
+    end: number,
+    signal: AbortSignal | undefined,
+    hooks: TransferHooks,
+    scopes: ReturnType<RepositoryEndpoint["scopes"]>,
+    noAuth: boolean,
+  ): Promise<HttpResponse> {
+    const headers: Record<string, string> = {};
+    if (isManifestLike(desc.mediaType)) headers.accept = `${desc.mediaType}, ${ACCEPT_MANIFESTS}`;
+    // A closed range: some registries answer 416 to an open-ended one. Skip it for whole reads.
+    if (start > 0 || end < desc.size) headers.range = `bytes=${start}-${end - 1}`;
+    return this.#ctx.http.send({
+      method: "GET",
+      url,
+      headers,
+      scopes,
+      signal,
+      onRetry: hooks.onRetry,
+      noAuth,
+      accept: (s) => s === 200 || s === 206,
+    });
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * The HTTP layer every registry call goes through: undici `request` over a per-origin pool, a
+ * per-host concurrency limit, retries with exponential backoff and full jitter (state shared per
+ * host, so a 429 storm slows every request to that host), `Retry-After`, auth challenges, safe
+ * redirects and typed, redacted errors.
+ */
+import type { Readable } from "node:stream";
+import pLimit, { type LimitFunction } from "p-limit";
+import { Agent, request, type Dispatcher } from "undici";
+import {
+  abortError,
+  FerryError,
+  NetworkError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  type RetryInfo,
+} from "@ferry/core";
+import type { AuthScope, RequestAuthorizer, RetryOptions } from "./options.ts";
+import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.ts";
+import { sleep } from "./sleep.ts";
+
+export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
+
+/** A body the client can send again on a retry, or a one-shot stream (never retried). */
+export type RequestBody = Uint8Array | string | (() => Readable) | Readable;
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: RequestBody;
+  /** Repository scopes asked of the authorizer. */
+  scopes: AuthScope[];
+  signal?: AbortSignal;
+  onRetry?: (info: RetryInfo) => void;
+  /**
+   * Whether failed attempts may be repeated. Default: true unless the body is a one-shot stream.
+   * Upload steps that move an upload session forward pass false: the pusher restarts them itself.
+   */
+  retry?: boolean;
+  /** Statuses handed back to the caller rather than thrown. Default: 2xx. */
+  accept?: (status: number) => boolean;
+  /** Follow 3xx `Location`s. Default: true for GET and HEAD. */
+  followRedirects?: boolean;
+  /** Send no credentials at all (foreign-layer URLs and other hosts the registry only points at). */
+  noAuth?: boolean;
+  /** Per-request body stall timeout (ms between body bytes); default: the client's. */
+  bodyTimeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** The URL that answered (after redirects). */
+  url: URL;
+  /** True when a redirect moved the request to another origin (no credentials were sent there). */
+  crossOrigin: boolean;
+  body: Readable;
+  header(name: string): string | undefined;
+  headerAll(name: string): string[];
+}
+
+export interface HttpClientOptions {
+  dispatcher?: Dispatcher;
+  authorizer?: RequestAuthorizer;
+  concurrencyPerHost?: number;
+  retry?: RetryOptions;
+  stallTimeoutMs?: number;
+  userAgent?: string;
+}
+
+interface HostState {
+  limit: LimitFunction;
+  /** Epoch ms before which no request to this host starts (set by 429/503 answers). */
+  blockedUntil: number;
+  /** Consecutive failures of any request to this host; grows everyone's backoff. */
+  failures: number;
+}
+
+const MAX_REDIRECTS = 10;
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+function isRetriableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+/** `Retry-After` as milliseconds from now (delta-seconds or an HTTP date). */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+function isReplayable(body: RequestBody | undefined): boolean {
+  return body === undefined || typeof body === "string" || body instanceof Uint8Array || typeof body === "function";
+}
+
+function materialize(body: RequestBody | undefined): string | Uint8Array | Readable | undefined {
+  return typeof body === "function" ? body() : body;
+}
+
+function wrapResponse(
+  res: Dispatcher.ResponseData,
+  url: URL,
+  crossOrigin: boolean,
+): HttpResponse {
+  const headers = res.headers;
+  return {
+    status: res.statusCode,
+    url,
+    crossOrigin,
+    body: res.body as unknown as Readable,
+    header(name) {
+      const v = headers[name.toLowerCase()];
+      return Array.isArray(v) ? v[0] : v;
+    },
+    headerAll(name) {
+      const v = headers[name.toLowerCase()];
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    },
+  };
+}
+
+/** Discard a body without reading it into memory; never throws. */
+export function discard(res: HttpResponse): void {
+  const body = res.body as Readable & { dump?: (o?: { limit: number }) => Promise<void> };
+  if (typeof body.dump === "function") body.dump({ limit: 128 * 1024 }).catch(() => {});
+  else body.destroy();
+}
+
+export class HttpClient {
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #authorizer: RequestAuthorizer | undefined;
+  readonly #concurrency: number;
+  readonly #retry: Required<RetryOptions>;
+  readonly #userAgent: string;
+  readonly stallTimeoutMs: number;
+  readonly #hosts = new Map<string, HostState>();
+
+  constructor(options: HttpClientOptions = {}) {
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher = options.dispatcher ?? new Agent({ connections: options.concurrencyPerHost ?? 8, keepAliveTimeout: 10_000 });
+    this.#authorizer = options.authorizer;
+    this.#concurrency = Math.max(1, options.concurrencyPerHost ?? 8);
+    this.#retry = {
+      maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 5),
+      minDelayMs: options.retry?.minDelayMs ?? 200,
+      maxDelayMs: options.retry?.maxDelayMs ?? 10_000,
+      maxRetryAfterMs: options.retry?.maxRetryAfterMs ?? 60_000,
+    };
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000;
+    this.#userAgent = options.userAgent ?? "ferry/0.1";
+  }
+
+  /** Close the pool when the client created it. */
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  #host(host: string): HostState {
+    let s = this.#hosts.get(host);
+    if (!s) {
+      s = { limit: pLimit(this.#concurrency), blockedUntil: 0, failures: 0 };
+      this.#hosts.set(host, s);
+    }
+    return s;
+  }
+
+  #backoff(host: HostState, attempt: number): number {
+    const n = Math.max(attempt, host.failures);
+    const cap = Math.min(this.#retry.maxDelayMs, this.#retry.minDelayMs * 2 ** Math.min(n - 1, 20));
+    return Math.round(Math.random() * cap); // full jitter
+  }
+
+  /**
+   * Send one logical request (retrying, re-authorizing and redirecting as needed). Resolves with
+   * an accepted response whose body the caller must consume or {@link discard}: the host's
+   * concurrency slot is held until the body closes.
+   */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const replayable = isReplayable(req.body);
+    const mayRetry = (req.retry ?? true) && replayable;
+    const accept = req.accept ?? ((s: number) => s >= 200 && s < 300);
+    const follow = req.followRedirects ?? (req.method === "GET" || req.method === "HEAD");
+    const origin = req.url.origin;
+    let url = req.url;
+    let attempt = 1;
+    let redirects = 0;
+    let authRetried = false;
+    let bodyUsed = false;
+
+    for (;;) {
+      if (req.signal?.aborted) throw abortError(req.signal);
+      const crossOrigin = url.origin !== origin;
+      const state = this.#host(url.host);
+      const wait = state.blockedUntil - Date.now();
+      if (wait > 0) await sleep(wait, req.signal);
+
+      const headers: Record<string, string> = { "user-agent": this.#userAgent, ...req.headers };
+      // Credentials only ever go to the origin the caller addressed, never after a cross-origin redirect.
+      if (this.#authorizer && !crossOrigin && !req.noAuth) {
+        const auth = await this.#authorizer.authorize(url, req.scopes, req.signal);
+        if (auth) headers.authorization = auth;
+      }
+      if (bodyUsed && !replayable) {
+        throw new NetworkError(`${req.method} ${redactUrl(url)}: the request body cannot be sent twice`, {
+          details: { method: req.method, url: redactUrl(url) },
+        });
+      }
+      const body = materialize(req.body);
+      bodyUsed = body !== undefined;
+
+      let res: HttpResponse;
+      try {
+        res = await this.#dispatch(state, url, req, headers, body, crossOrigin);
+      } catch (err) {
+        if (req.signal?.aborted) throw abortError(req.signal);
+        if (err instanceof FerryError) throw err;
+        const netErr = new NetworkError(`${req.method} ${redactUrl(url)}: ${(err as Error)?.message ?? String(err)}`, {
+          cause: err,
+          details: { method: req.method, url: redactUrl(url), errno: (err as { code?: string })?.code },
+        });
+        state.failures++;
+        if (!mayRetry || attempt >= this.#retry.maxAttempts) throw netErr;
+        const delayMs = this.#backoff(state, attempt);
+        req.onRetry?.({ attempt, delayMs, reason: netErr.message });
+        await sleep(delayMs, req.signal);
+        attempt++;
+        continue;
+      }
+
+      const status = res.status;
+      if (follow && status >= 300 && status < 400 && status !== 304 && res.header("location")) {
+        discard(res);
+        const next = new URL(res.header("location") as string, url);
+        if (url.protocol === "https:" && next.protocol !== "https:") {
+          throw new NetworkError(`${req.method} ${redactUrl(url)}: refusing redirect from https to ${next.protocol}`, {
+            details: { method: req.method, url: redactUrl(url), status },
+          });
+        }
+        if (++redirects > MAX_REDIRECTS) {
+          throw new NetworkError(`${req.method} ${redactUrl(req.url)}: too many redirects`, {
+            details: { method: req.method, url: redactUrl(req.url), status },
+          });
+        }
+        url = next;
+        continue;
+      }
+
+      if (status === 401 && !crossOrigin && !req.noAuth && this.#authorizer && !authRetried) {
+        authRetried = true;
+        discard(res);
+        const again = await this.#authorizer.onUnauthorized(url, req.scopes, res.headerAll("www-authenticate"), req.signal);
+        if (again && replayable) continue;
+        throw new UnauthorizedError(`${req.method} ${redactUrl(url)}: HTTP 401`, {
+          details: { status, method: req.method, url: redactUrl(url), registryCodes: [], reauthorized: again },
+        });
+      }
+
+      if (accept(status)) {
+        if (status < 500) state.failures = 0;
+        if (req.method === "HEAD") discard(res); // nothing to read; frees the slot at once
+        return res;
+      }
+
+      if (isRetriableStatus(status)) {
+        state.failures++;
+        const retryAfter = parseRetryAfter(res.header("retry-after"));
+        if (retryAfter !== undefined && retryAfter > this.#retry.maxRetryAfterMs) {
+          discard(res);
+          throw new TooManyRequestsError(
+            `${req.method} ${redactUrl(url)}: HTTP ${status}, server asks to wait ${retryAfter} ms (over the ${this.#retry.maxRetryAfterMs} ms limit)`,
+            { details: { status, method: req.method, url: redactUrl(url), retryAfterMs: retryAfter, registryCodes: [] } },
+          );
+        }
+        if (mayRetry && attempt < this.#retry.maxAttempts) {
+          discard(res);
+          const delayMs = retryAfter ?? this.#backoff(state, attempt);
+          // Throttling answers hold back every request to the host, not only this one.
+          if (status === 429 || status === 503) state.blockedUntil = Math.max(state.blockedUntil, Date.now() + delayMs);
+          req.onRetry?.({ attempt, delayMs, reason: `HTTP ${status}`, status });
+          await sleep(delayMs, req.signal);
+          attempt++;
+          continue;
+        }
+      }
+      throw await this.errorFor(req.method, url, res);
+    }
+  }
+
+  /** The typed error for a response nobody accepted; reads (at most 64 KiB of) its body. */
+  async errorFor(method: string, url: URL, res: HttpResponse): Promise<FerryError> {
+    let text = "";
+    // distribution answers 416 with the whole blob's Content-Length and then closes: never read it.
+    if (method !== "HEAD" && res.status !== 416) {
+      try {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        for await (const c of res.body as AsyncIterable<Buffer>) {
+          chunks.push(c);
+          n += c.byteLength;
+          if (n >= ERROR_BODY_LIMIT) break;
+        }
+        text = Buffer.concat(chunks).toString("utf8");
+      } catch {
+        // the error status says enough
+      }
+    }
+    res.body.destroy();
+    const retryAfter = parseRetryAfter(res.header("retry-after"));
+    return registryError({
+      status: res.status,
+      method,
+      url: redactUrl(url),
+      registryErrors: parseRegistryErrors(text),
+      extra: retryAfter !== undefined ? { retryAfterMs: retryAfter } : undefined,
+    });
+  }
+
+  #dispatch(
+    state: HostState,
+    url: URL,
+    req: HttpRequest,
+    headers: Record<string, string>,
+    body: string | Uint8Array | Readable | undefined,
+    crossOrigin: boolean,
+  ): Promise<HttpResponse> {
+    return new Promise<HttpResponse>((resolve, reject) => {
+      void state.limit(async () => {
+        if (req.signal?.aborted) {
+          reject(abortError(req.signal));
+          return;
+        }
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await request(url, {
+            method: req.method,
+            headers,
+            body: body ?? null,
+            signal: req.signal,
+            dispatcher: this.#dispatcher,
+            bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
+            headersTimeout: Math.max(this.stallTimeoutMs, 30_000),
+          });
+        } catch (err) {
+          if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();
+          reject(err);
+          return;
+        }
+        const wrapped = wrapResponse(res, url, crossOrigin);
+        const done = new Promise<void>((release) => {
+          const b = wrapped.body;
+          if (b.closed || b.destroyed) release();
+          else b.once("close", () => release());
+        });
+        resolve(wrapped);
+        await done; // the slot is held until the body is consumed or destroyed
+      });
+    });
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Options of {@link createRegistryResolver}. Every field is optional; defaults are stated on each.
+ */
+import type { Dispatcher } from "undici";
+
+/** The part of an authorizer the transport calls (see `./auth`). */
+export interface AuthScope {
+  repository: string;
+  actions: Array<"pull" | "push" | "delete" | "*">;
+}
+
+/** Supplies `Authorization` header values and reacts to 401 challenges. */
+export interface RequestAuthorizer {
+  /** The `Authorization` value for `url`, or undefined to send none. */
+  authorize(url: URL, scopes: AuthScope[], signal?: AbortSignal): Promise<string | undefined>;
+  /** Handle a 401; resolve true when a retry may now succeed (e.g. a new token was fetched). */
+  onUnauthorized(url: URL, scopes: AuthScope[], wwwAuthenticate: string[], signal?: AbortSignal): Promise<boolean>;
+}
+
+export type HostCapability = "pull" | "resolve" | "push";
+
+export interface MirrorHost {
+  /** `host[:port]`, optionally with a scheme (`https://mirror.example`). */
+  host: string;
+  /** What this mirror may be used for. */
+  capabilities: HostCapability[];
+}
+
+export interface RetryOptions {
+  /** Attempts per request, the first included. Default 5. */
+  maxAttempts?: number;
+  /** Base of the exponential backoff, in ms. Default 200. */
+  minDelayMs?: number;
+  /** Ceiling of one backoff wait, in ms. Default 10 000. */
+  maxDelayMs?: number;
+  /**
+   * Longest `Retry-After` the client is willing to wait, in ms. A longer one fails the request
+   * with `TooManyRequests` carrying `details.retryAfterMs` instead of silently clamping.
+   * Default 60 000.
+   */
+  maxRetryAfterMs?: number;
+}
+
+export interface RegistryResolverOptions {
+  /** Registries (`host[:port]`) spoken to over plain HTTP. Default: none (loopback hosts are still plain HTTP by the reference rules). */
+  insecure?: string[];
+  /** Mirrors per registry, tried in order before the registry itself. Default: none. */
+  mirrors?: Record<string, MirrorHost[]>;
+  /** Authorizer for every request. Default: built from `credentials` when the auth module is present, else anonymous. */
+  authorizer?: RequestAuthorizer;
+  /** Static credentials per registry host, passed to the default authorizer. Default: none. */
+  credentials?: Record<string, { username: string; password: string } | { token: string }>;
+  /** undici dispatcher for every request. Default: an `Agent` (a connection pool per origin) owned by the resolver. */
+  dispatcher?: Dispatcher;
+  /** Requests in flight per host, counted until the response body is consumed. Default 8. */
+  concurrencyPerHost?: number;
+  /** Retry policy for network errors, 408, 429 and 5xx. */
+  retry?: RetryOptions;
+  /** A response body silent for this long is dropped and reopened at the offset reached, in ms. Default 30 000. */
+  stallTimeoutMs?: number;
+  /** `User-Agent` header. Default `ferry/0.1`. */
+  userAgent?: string;
+  /**
+   * Blobs at least this large are fetched into a store with several ranged GETs in flight.
+   * Default: `Infinity` (off) — measured on loopback, one connection already saturates the
+   * hashing and writing pipeline (see README).
+   */
+  parallelRangeThreshold?: number;
+  /** Size of one range of a parallel fetch, in bytes. Default 16 MiB. */
+  rangeChunkSize?: number;
+  /** Ranges in flight in a parallel fetch. Default 4. */
+  parallelRanges?: number;
+  /** Largest manifest (and tag-list / referrers page) accepted, in bytes. Default 4 MiB. */
+  maxManifestBytes?: number;
+  /**
+   * Upload blobs in PATCH chunks of this many bytes (raised to the registry's
+   * `OCI-Chunk-Min-Length`). Default: undefined — one streaming monolithic PUT.
+   */
+  uploadChunkSize?: number;
+  /** Smallest chunk ever sent in a chunked upload, in bytes. Default 5 MiB (ECR's part minimum). */
+  minUploadChunkSize?: number;
+}
+
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
