@@ -1,0 +1,460 @@
+/**
+ * FsStore: a {@link ContentStore} on a directory that is also a valid OCI image layout, so
+ * skopeo (`oci:DIR:NAME`), umoci and other OCI tools read what ferry writes and ferry reads
+ * what they write. See `layout.ts` for the files, `fs-writer.ts` for how ingests commit.
+ */
+import { chmod, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  nodeDigesters,
+  parseDigest,
+  throwIfAborted,
+  type ContentStore,
+  type Descriptor,
+  type Digest,
+  type DigesterFactory,
+  type Info,
+  type ReaderAt,
+  type SignalOptions,
+  type Status,
+  type StatusFilter,
+  type WalkFilter,
+  type Writer,
+  type WriterOptions,
+} from "@ferry/core";
+import { BlobMetaStore, validateLabels, type BlobMeta } from "./blob-meta.ts";
+import { FileLock, lockedError } from "./file-lock.ts";
+import { FsReaderAt } from "./fs-reader.ts";
+import { FsWriter, type WriterContext } from "./fs-writer.ts";
+import { isEEXIST, isENOENT, randomToken, readOptional } from "./fs-util.ts";
+import { ingestFile, readIngestStatus } from "./ingest-files.ts";
+import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
+import { NameIndex, emptyIndex } from "./name-index.ts";
+
+export interface FsStoreOptions {
+  /**
+   * Hashers for ingests. Default: core's `nodeDigesters` (node:crypto, fastest; a resume
+   * re-reads the partial data). Pass `hashWasmDigesters` to checkpoint the hash state so a
+   * resume only re-hashes the bytes written after the last checkpoint.
+   */
+  digesters?: DigesterFactory;
+  /**
+   * Minimum bytes between two hash-state checkpoints (only with a digester that can `save()`).
+   * Default 16 MiB.
+   */
+  checkpointBytes?: number;
+  /** Small writes are gathered into one `writev` of at least this many bytes. Default 1 MiB. */
+  writeBatchBytes?: number;
+  /**
+   * A lock held from another host is considered abandoned after this long without a heartbeat.
+   * Holders on this host are checked by pid and detected at once. Default 30 000 ms.
+   */
+  staleLockMs?: number;
+  /** fsync blobs and directories at commit (once per blob). Default true. */
+  fsync?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+/** Open (creating when needed) a filesystem store at `root`. */
+export async function openFsStore(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
+  const store = new FsStore(root, options);
+  await store.ready();
+  return store;
+}
+
+export class FsStore implements ContentStore {
+  readonly root: string;
+  readonly #layout: Layout;
+  readonly #meta: BlobMetaStore;
+  readonly #names: NameIndex;
+  readonly #ctx: WriterContext;
+  readonly #active = new Map<string, FsWriter>();
+  #ready: Promise<void> | undefined;
+
+  constructor(root: string, options: FsStoreOptions = {}) {
+    if (typeof root !== "string" || root.length === 0) throw new InvalidArgumentError("store root must be a non-empty path");
+    const writeBatchBytes = positive(options.writeBatchBytes, MiB, "writeBatchBytes");
+    const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
+    const staleLockMs = positive(options.staleLockMs, 30_000, "staleLockMs");
+    const fsync = options.fsync ?? true;
+    this.root = root;
+    this.#layout = new Layout(root);
+    this.#meta = new BlobMetaStore(this.#layout, staleLockMs);
+    this.#names = new NameIndex(this.#layout, staleLockMs, fsync);
+    this.#ctx = {
+      layout: this.#layout,
+      digesters: options.digesters ?? nodeDigesters,
+      meta: this.#meta,
+      writeBatchBytes,
+      checkpointBytes,
+      staleLockMs,
+      fsync,
+      onClosed: (w) => {
+        if (this.#active.get(w.ref) === w) this.#active.delete(w.ref);
+      },
+    };
+  }
+
+  /** Create the layout's skeleton when absent; check its version when present. Idempotent. */
+  ready(): Promise<void> {
+    this.#ready ??= this.#init().catch((err: unknown) => {
+      this.#ready = undefined;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  async #init(): Promise<void> {
+    const l = this.#layout;
+    await mkdir(l.root, { recursive: true });
+    const layout = await readOptional(l.layoutFile);
+    if (layout === undefined) {
+      await createIfAbsent(l.layoutFile, `${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`);
+    } else {
+      let version: unknown;
+      try {
+        version = (JSON.parse(layout) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+      } catch {
+        version = undefined;
+      }
+      if (version !== OCI_LAYOUT_VERSION) {
+        throw new FailedPreconditionError(`${l.layoutFile} declares imageLayoutVersion ${JSON.stringify(version)}, ferry supports ${OCI_LAYOUT_VERSION}`);
+      }
+    }
+    await createIfAbsent(l.indexFile, `${JSON.stringify(emptyIndex())}\n`);
+    await mkdir(join(l.blobsDir, "sha256"), { recursive: true });
+    await mkdir(l.ingestDir, { recursive: true });
+    await mkdir(l.metaDir, { recursive: true });
+    await mkdir(l.locksDir, { recursive: true });
+  }
+
+  // -- Provider --------------------------------------------------------------------------
+
+  async readerAt(desc: Pick<Descriptor, "digest"> & { size?: number }, options: SignalOptions = {}): Promise<ReaderAt> {
+    const path = this.#layout.blobPath(desc.digest);
+    throwIfAborted(options.signal);
+    await this.ready();
+    let fh;
+    try {
+      fh = await open(path, "r");
+    } catch (err) {
+      if (isENOENT(err)) throw notFound(desc.digest);
+      throw err;
+    }
+    try {
+      const st = await fh.stat();
+      return new FsReaderAt(fh, st.size);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  // -- Ingester --------------------------------------------------------------------------
+
+  async writer(options: WriterOptions): Promise<Writer> {
+    validateRef(options?.ref);
+    await this.ready();
+    const w = await FsWriter.open(this.#ctx, options);
+    this.#active.set(w.ref, w);
+    return w;
+  }
+
+  // -- Manager ---------------------------------------------------------------------------
+
+  async info(digest: Digest, options: SignalOptions = {}): Promise<Info> {
+    const path = this.#layout.blobPath(digest);
+    throwIfAborted(options.signal);
+    await this.ready();
+    const info = await this.#infoAt(parseDigest(digest), path);
+    if (info === undefined) throw notFound(digest);
+    return info;
+  }
+
+  async update(info: Pick<Info, "digest"> & { labels?: Record<string, string> }, fieldpaths?: string[]): Promise<Info> {
+    const digest = parseDigest(info?.digest);
+    const path = this.#layout.blobPath(digest);
+    const labels = validateLabels(info.labels);
+    const keys = parseFieldpaths(fieldpaths);
+    await this.ready();
+    const st = await statBlob(path);
+    if (st === undefined) throw notFound(digest);
+    const meta = await this.#meta.modify(
+      digest,
+      async () => fallbackMeta(st.mtimeMs),
+      (cur) => {
+        let next: Record<string, string>;
+        if (keys === "all") next = { ...labels };
+        else {
+          next = { ...cur.labels };
+          for (const k of keys) {
+            const v = labels[k];
+            if (v === undefined) delete next[k];
+            else next[k] = v;
+          }
+        }
+        return { createdAt: cur.createdAt, updatedAt: new Date().toISOString(), labels: next };
+      },
+    );
+    // A concurrent delete may have removed the blob meanwhile; do not leave metadata behind.
+    if ((await statBlob(path)) === undefined) {
+      await this.#meta.remove(digest);
+      throw notFound(digest);
+    }
+    return toInfo(digest, st.size, meta);
+  }
+
+  async walk(fn: (info: Info) => void | Promise<void>, filter: WalkFilter = {}): Promise<void> {
+    await this.ready();
+    const algorithms = filter.algorithm ? [filter.algorithm] : (["sha256", "sha512"] as const);
+    for (const algorithm of algorithms) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.#layout.blobsDir, algorithm));
+      } catch (err) {
+        if (isENOENT(err)) continue;
+        throw err;
+      }
+      names.sort();
+      for (const hex of names) {
+        const candidate = `${algorithm}:${hex}`;
+        let digest: Digest;
+        try {
+          digest = parseDigest(candidate);
+        } catch {
+          continue; // temp files and strangers in blobs/ are not content
+        }
+        const info = await this.#infoAt(digest, join(this.#layout.blobsDir, algorithm, hex));
+        if (info === undefined || !matchLabels(info.labels, filter.labels)) continue;
+        await fn(info);
+      }
+    }
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    const path = this.#layout.blobPath(digest);
+    await this.ready();
+    // Committed blobs are 0444; make the file writable first so tools that check the mode
+    // (and filesystems that honour it for unlink) do not refuse.
+    try {
+      await chmod(path, 0o644);
+      await unlink(path);
+    } catch (err) {
+      if (isENOENT(err)) throw notFound(digest);
+      throw err;
+    }
+    await this.#meta.remove(parseDigest(digest));
+  }
+
+  // -- IngestManager ---------------------------------------------------------------------
+
+  async status(ref: string): Promise<Status> {
+    const dir = this.#layout.ingestPath(ref);
+    await this.ready();
+    const live = this.#active.get(ref);
+    if (live) return live.status();
+    const s = await readIngestStatus(dir);
+    if (s === undefined || s.ref !== ref) throw new NotFoundError(`no ingest with ref ${JSON.stringify(ref)}`, { details: { ref } });
+    return s;
+  }
+
+  async listStatuses(filter: StatusFilter = {}): Promise<Status[]> {
+    await this.ready();
+    const out: Status[] = [];
+    for (const key of await this.#ingestKeys()) {
+      const s = await readIngestStatus(join(this.#layout.ingestDir, key)).catch(() => undefined);
+      if (s === undefined) continue;
+      if (filter.refPrefix !== undefined && !s.ref.startsWith(filter.refPrefix)) continue;
+      const live = this.#active.get(s.ref);
+      out.push(live ? await live.status() : s);
+    }
+    return out;
+  }
+
+  async abort(ref: string): Promise<void> {
+    const dir = this.#layout.ingestPath(ref);
+    await this.ready();
+    let got;
+    try {
+      got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: this.#ctx.staleLockMs });
+    } catch (err) {
+      if (isENOENT(err)) throw new NotFoundError(`no ingest with ref ${JSON.stringify(ref)}`, { details: { ref } });
+      throw err;
+    }
+    if (!got.lock) throw lockedError(`ingest ${JSON.stringify(ref)}`, got.holder);
+    const stored = await readOptional(ingestFile(dir, "ref"));
+    if (stored !== ref) {
+      await got.lock.release();
+      // No ref file: an empty directory our lock attempt may have found; leave nothing behind.
+      if (stored === undefined) await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw new NotFoundError(`no ingest with ref ${JSON.stringify(ref)}`, { details: { ref } });
+    }
+    await this.#removeLocked(dir, got.lock);
+  }
+
+  /**
+   * Remove ingests not updated for longer than `maxIdleMs` (a writer that is alive, in this
+   * or another process, keeps its ingest: locked ones are skipped). Also clears leftovers of
+   * interrupted ingest creation and removal. Returns the refs removed.
+   */
+  async expireIngests(maxIdleMs: number): Promise<string[]> {
+    if (!Number.isFinite(maxIdleMs) || maxIdleMs < 0) throw new InvalidArgumentError(`maxIdleMs must be a non-negative number, got ${maxIdleMs}`);
+    await this.ready();
+    const now = Date.now();
+    const removed: string[] = [];
+    let entries: string[];
+    try {
+      entries = await readdir(this.#layout.ingestDir);
+    } catch (err) {
+      if (isENOENT(err)) return removed;
+      throw err;
+    }
+    for (const name of entries) {
+      const dir = join(this.#layout.ingestDir, name);
+      if (name.startsWith(".trash-")) {
+        await rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      if (!isIngestKey(name)) continue;
+      const s = await readIngestStatus(dir).catch(() => undefined);
+      const lastTouched = s?.updatedAt.getTime() ?? (await stat(dir).catch(() => undefined))?.mtimeMs ?? now;
+      if (now - lastTouched <= maxIdleMs) continue;
+      if (s !== undefined && this.#active.has(s.ref)) continue;
+      const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: this.#ctx.staleLockMs }).catch(() => undefined);
+      if (!got?.lock) continue;
+      // Re-check under the lock: the ingest may have been resumed and written meanwhile.
+      const again = await readIngestStatus(dir).catch(() => undefined);
+      if (again !== undefined && now - again.updatedAt.getTime() <= maxIdleMs) {
+        await got.lock.release();
+        continue;
+      }
+      await this.#removeLocked(dir, got.lock);
+      if (again !== undefined) removed.push(again.ref);
+    }
+    return removed;
+  }
+
+  // -- NameStore -------------------------------------------------------------------------
+
+  async getName(name: string): Promise<Descriptor> {
+    await this.ready();
+    return this.#names.get(name);
+  }
+
+  async setName(name: string, desc: Descriptor): Promise<void> {
+    await this.ready();
+    return this.#names.set(name, desc);
+  }
+
+  async listNames(): Promise<Array<{ name: string; descriptor: Descriptor }>> {
+    await this.ready();
+    return this.#names.list();
+  }
+
+  async deleteName(name: string): Promise<void> {
+    await this.ready();
+    return this.#names.delete(name);
+  }
+
+  // -- internals -------------------------------------------------------------------------
+
+  async #infoAt(digest: Digest, path: string): Promise<Info | undefined> {
+    const st = await statBlob(path);
+    if (st === undefined) return undefined;
+    const meta = (await this.#meta.read(digest)) ?? fallbackMeta(st.mtimeMs);
+    return toInfo(digest, st.size, meta);
+  }
+
+  async #ingestKeys(): Promise<string[]> {
+    try {
+      return (await readdir(this.#layout.ingestDir)).filter(isIngestKey);
+    } catch (err) {
+      if (isENOENT(err)) return [];
+      throw err;
+    }
+  }
+
+  /** Remove an ingest directory whose lock we hold: rename away first, then delete. */
+  async #removeLocked(dir: string, lock: FileLock): Promise<void> {
+    const trash = join(this.#layout.ingestDir, `.trash-${randomToken()}`);
+    try {
+      await rename(dir, trash);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    lock.forget();
+    await rm(trash, { recursive: true, force: true });
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+async function createIfAbsent(path: string, content: string): Promise<void> {
+  // Exclusive create via a temp file + link would be overkill: "wx" fails when another
+  // process won the race, and its content is the same.
+  try {
+    const fh = await open(path, "wx", 0o644);
+    try {
+      await fh.writeFile(content);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (!isEEXIST(err)) throw err;
+  }
+}
+
+async function statBlob(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : undefined;
+  } catch (err) {
+    if (isENOENT(err)) return undefined;
+    throw err;
+  }
+}
+
+function fallbackMeta(mtimeMs: number): BlobMeta {
+  const t = new Date(Math.floor(mtimeMs)).toISOString();
+  return { createdAt: t, updatedAt: t, labels: {} };
+}
+
+function toInfo(digest: Digest, size: number, meta: BlobMeta): Info {
+  return { digest, size, createdAt: new Date(meta.createdAt), updatedAt: new Date(meta.updatedAt), labels: { ...meta.labels } };
+}
+
+function notFound(digest: string): NotFoundError {
+  return new NotFoundError(`content ${digest} not found`, { details: { digest } });
+}
+
+function matchLabels(labels: Record<string, string>, want: WalkFilter["labels"]): boolean {
+  if (want === undefined) return true;
+  for (const [k, v] of Object.entries(want)) {
+    const have = labels[k];
+    if (have === undefined) return false;
+    if (v !== true && have !== v) return false;
+  }
+  return true;
+}
+
+/** `undefined`/`[]`/`["labels"]` → replace all; `labels.<key>` → those keys. */
+function parseFieldpaths(fieldpaths: string[] | undefined): "all" | string[] {
+  if (fieldpaths === undefined || fieldpaths.length === 0) return "all";
+  const keys: string[] = [];
+  for (const p of fieldpaths) {
+    if (p === "labels") return "all";
+    if (p.startsWith("labels.") && p.length > "labels.".length) keys.push(p.slice("labels.".length));
+    else throw new InvalidArgumentError(`cannot update field ${JSON.stringify(p)}: only "labels" and "labels.<key>" are supported`);
+  }
+  return keys;
+}
+

@@ -1,0 +1,87 @@
+/** Small filesystem helpers: errno checks, atomic small-file writes, directory fsync. */
+import { randomBytes } from "node:crypto";
+import { open, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { abortError } from "@ferry/core";
+
+export function errno(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export const isENOENT = (err: unknown): boolean => errno(err) === "ENOENT";
+export const isEEXIST = (err: unknown): boolean => errno(err) === "EEXIST";
+
+export function randomToken(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/** Name of a temporary sibling of `path`; the dot prefix keeps walks from mistaking it for data. */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomToken()}.tmp`);
+}
+
+/**
+ * Replace `path` with `data` atomically: write a temporary sibling, optionally fsync it, rename
+ * it over the target. Readers see the old or the new content, never a torn one.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { fsync?: boolean; mode?: number } = {}): Promise<void> {
+  const tmp = tempSibling(path);
+  const fh = await open(tmp, "wx", options.mode ?? 0o644);
+  try {
+    await fh.writeFile(data);
+    if (options.fsync) await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  if (options.fsync) await fsyncDir(dirname(path));
+}
+
+/** fsync a directory so a rename or link inside it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+    if (errno(err) !== "EINVAL" && errno(err) !== "EISDIR") throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Read a small text file, or undefined when it does not exist. */
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if (isENOENT(err)) return undefined;
+    throw err;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      if (signal) reject(abortError(signal));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,545 @@
+/**
+ * One open ingest of an {@link FsStore}: a resumable, lock-protected writer.
+ *
+ * Bytes are hashed as they arrive and staged in a buffer that goes to disk as one `writev` of at
+ * least `writeBatchBytes` (small writes cost a syscall each otherwise). Commit flushes, verifies
+ * size and digest, fsyncs once, makes the file read-only and publishes it with `link(2)` into
+ * `blobs/`: link fails when the target exists, so of two refs committing one digest exactly one
+ * wins. The ingest directory is removed afterwards; a crash in between leaves a data file with a
+ * second link, which a reopen detects and discards.
+ */
+import { chmod, link, mkdir, open, rename, rm, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import {
+  AlreadyExistsError,
+  DigestMismatchError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  LockedError,
+  SizeMismatchError,
+  digestAlgorithm,
+  parseDigest,
+  throwIfAborted,
+  type CommitOptions,
+  type Digest,
+  type DigestAlgorithm,
+  type Digester,
+  type DigesterFactory,
+  type Status,
+  type Writer,
+  type WriterOptions,
+} from "@ferry/core";
+import type { BlobMetaStore } from "./blob-meta.ts";
+import { validateLabels } from "./blob-meta.ts";
+import { newDigester, restoreDigester } from "./digesters.ts";
+import { FileLock, lockedError } from "./file-lock.ts";
+import { fsyncDir, isEEXIST, isENOENT, randomToken, readOptional, writeFileAtomic } from "./fs-util.ts";
+import {
+  encodeCheckpoint,
+  ingestFile,
+  readCheckpoint,
+  readExpected,
+  readTime,
+  readTotal,
+} from "./ingest-files.ts";
+import { validateRef, type Layout } from "./layout.ts";
+
+/** What a writer needs from its store. */
+export interface WriterContext {
+  layout: Layout;
+  digesters: DigesterFactory;
+  meta: BlobMetaStore;
+  writeBatchBytes: number;
+  checkpointBytes: number;
+  staleLockMs: number;
+  fsync: boolean;
+  onClosed(writer: FsWriter): void;
+}
+
+/** How an ingest was resumed; useful to check that a checkpoint saved work. */
+export interface ResumeInfo {
+  /** Bytes found in the ingest when it was opened. */
+  offset: number;
+  /** Bytes whose hash came from a saved checkpoint instead of re-reading the data. */
+  restoredFromCheckpoint: number;
+}
+
+const REHASH_CHUNK = 1024 * 1024;
+
+export class FsWriter implements Writer {
+  readonly ref: string;
+  readonly resumed: ResumeInfo;
+  readonly #ctx: WriterContext;
+  readonly #dir: string;
+  readonly #lock: FileLock;
+  readonly #signal: AbortSignal | undefined;
+  #fh: FileHandle | undefined;
+  #digester: Digester;
+  readonly #algorithm: DigestAlgorithm;
+  #total: number;
+  #expected: Digest | undefined;
+  readonly #startedAt: Date;
+  #updatedAt: Date;
+  /** Bytes accepted (on disk plus staged). */
+  #offset: number;
+  /** Bytes on disk. */
+  #flushed: number;
+  #staging: Buffer;
+  #staged = 0;
+  #checkpointed: number;
+  #closed = false;
+  #broken: unknown;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(init: {
+    ctx: WriterContext;
+    ref: string;
+    dir: string;
+    lock: FileLock;
+    fh: FileHandle;
+    digester: Digester;
+    algorithm: DigestAlgorithm;
+    total: number;
+    expected: Digest | undefined;
+    startedAt: Date;
+    updatedAt: Date;
+    offset: number;
+    checkpointed: number;
+    resumed: ResumeInfo;
+    signal: AbortSignal | undefined;
+  }) {
+    this.#ctx = init.ctx;
+    this.ref = init.ref;
+    this.#dir = init.dir;
+    this.#lock = init.lock;
+    this.#fh = init.fh;
+    this.#digester = init.digester;
+    this.#algorithm = init.algorithm;
+    this.#total = init.total;
+    this.#expected = init.expected;
+    this.#startedAt = init.startedAt;
+    this.#updatedAt = init.updatedAt;
+    this.#offset = init.offset;
+    this.#flushed = init.offset;
+    this.#checkpointed = init.checkpointed;
+    this.resumed = init.resumed;
+    this.#signal = init.signal;
+    this.#staging = Buffer.allocUnsafe(init.ctx.writeBatchBytes);
+  }
+
+  /** Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. */
+  static async open(ctx: WriterContext, options: WriterOptions): Promise<FsWriter> {
+    const { ref, signal } = options;
+    validateRef(ref);
+    throwIfAborted(signal);
+    const total = options.total ?? 0;
+    if (!Number.isSafeInteger(total) || total < 0) throw new InvalidArgumentError(`total must be a non-negative integer, got ${options.total}`);
+    const expected = options.expected === undefined ? undefined : parseDigest(options.expected);
+    const dir = ctx.layout.ingestPath(ref);
+
+    let lock: FileLock | undefined;
+    for (let attempt = 0; lock === undefined; attempt++) {
+      await mkdir(dir, { recursive: true });
+      try {
+        const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: ctx.staleLockMs });
+        if (!got.lock) throw lockedError(`ingest ${JSON.stringify(ref)}`, got.holder);
+        lock = got.lock;
+      } catch (err) {
+        // The directory vanished under us (an abort or commit elsewhere removed it): recreate.
+        if (isENOENT(err) && attempt < 10) continue;
+        throw err;
+      }
+    }
+    try {
+      return await FsWriter.#load(ctx, { ref, dir, lock, total, expected, signal });
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  static async #load(
+    ctx: WriterContext,
+    o: { ref: string; dir: string; lock: FileLock; total: number; expected: Digest | undefined; signal: AbortSignal | undefined },
+  ): Promise<FsWriter> {
+    const { ref, dir } = o;
+    const storedRef = await readOptional(ingestFile(dir, "ref"));
+    if (storedRef !== undefined && storedRef !== ref) {
+      throw new FailedPreconditionError(
+        `ingest directory ${dir} belongs to ref ${JSON.stringify(storedRef.slice(0, 200))}, not ${JSON.stringify(ref)} (hash collision or corruption)`,
+        { details: { ref } },
+      );
+    }
+    const now = new Date();
+    let total = o.total;
+    let expected = o.expected;
+    let startedAt = now;
+    let updatedAt = now;
+    let fh: FileHandle | undefined;
+    let offset = 0;
+
+    if (storedRef !== undefined) {
+      const storedTotal = await readTotal(dir);
+      const storedExpected = await readExpected(dir);
+      if (total !== 0 && storedTotal !== 0 && total !== storedTotal) {
+        throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started with total ${storedTotal}, reopened with ${total}`, {
+          details: { ref, total, storedTotal },
+        });
+      }
+      if (expected !== undefined && storedExpected !== undefined && expected !== storedExpected) {
+        throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started expecting ${storedExpected}, reopened expecting ${expected}`, {
+          details: { ref, expected, storedExpected },
+        });
+      }
+      if (total === 0) total = storedTotal;
+      else if (storedTotal === 0) await writeFileAtomic(ingestFile(dir, "total"), String(total));
+      if (expected === undefined) expected = storedExpected;
+      else if (storedExpected === undefined) await writeFileAtomic(ingestFile(dir, "expected"), expected);
+      startedAt = (await readTime(ingestFile(dir, "startedAt"))) ?? now;
+      updatedAt = (await readTime(ingestFile(dir, "updatedAt"))) ?? startedAt;
+      fh = await openData(dir, false);
+      const st = await fh.stat();
+      if (st.nlink > 1) {
+        // A commit published this file and crashed before removing the ingest: the bytes are
+        // a committed blob now and must not be appended to. Start over.
+        await fh.close();
+        await unlink(ingestFile(dir, "data"));
+        await rm(ingestFile(dir, "hashState"), { force: true });
+        fh = await openData(dir, true);
+      } else {
+        offset = st.size;
+        const mtime = Math.floor(st.mtimeMs);
+        if (mtime > updatedAt.getTime()) updatedAt = new Date(mtime);
+      }
+    } else {
+      // New ingest (or one whose creation was interrupted): reset every file, `ref` last.
+      fh = await openData(dir, true);
+      await rm(ingestFile(dir, "hashState"), { force: true });
+      await writeFileAtomic(ingestFile(dir, "total"), String(total));
+      if (expected !== undefined) await writeFileAtomic(ingestFile(dir, "expected"), expected);
+      else await rm(ingestFile(dir, "expected"), { force: true });
+      await writeFileAtomic(ingestFile(dir, "startedAt"), startedAt.toISOString());
+      await writeFileAtomic(ingestFile(dir, "updatedAt"), updatedAt.toISOString());
+      await writeFileAtomic(ingestFile(dir, "ref"), ref);
+    }
+
+    try {
+      const algorithm = expected === undefined ? "sha256" : digestAlgorithm(expected);
+      const { digester, restored } = await rebuildDigester(ctx.digesters, dir, fh, algorithm, offset, o.signal);
+      return new FsWriter({
+        ctx,
+        ref,
+        dir,
+        lock: o.lock,
+        fh,
+        digester,
+        algorithm,
+        total,
+        expected,
+        startedAt,
+        updatedAt,
+        offset,
+        checkpointed: restored,
+        resumed: { offset, restoredFromCheckpoint: restored },
+        signal: o.signal,
+      });
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#serial(async () => {
+      this.#usable();
+      throwIfAborted(this.#signal);
+      const n = chunk.byteLength;
+      if (n === 0) return;
+      this.#digester.update(chunk);
+      this.#offset += n;
+      this.#updatedAt = new Date();
+      if (this.#staged + n < this.#staging.byteLength) {
+        // Copy: the caller may reuse its buffer as soon as this promise resolves.
+        this.#staging.set(chunk, this.#staged);
+        this.#staged += n;
+        return;
+      }
+      // One writev of the staged bytes plus this chunk: at least writeBatchBytes.
+      await this.#writeOut([this.#staging.subarray(0, this.#staged), chunk]);
+      this.#staged = 0;
+      await this.#maybeCheckpoint(false);
+    });
+  }
+
+  digest(): Digest {
+    return this.#digester.digest();
+  }
+
+  async status(): Promise<Status> {
+    const s: Status = {
+      ref: this.ref,
+      offset: this.#offset,
+      total: this.#total,
+      startedAt: this.#startedAt,
+      updatedAt: this.#updatedAt,
+    };
+    if (this.#expected !== undefined) s.expected = this.#expected;
+    return s;
+  }
+
+  truncate(size: 0): Promise<void> {
+    return this.#serial(async () => {
+      if (size !== 0) throw new InvalidArgumentError(`only truncate(0) is supported, got ${size}`);
+      if (this.#closed) throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
+      const fh = this.#fh!;
+      await fh.truncate(0);
+      await rm(ingestFile(this.#dir, "hashState"), { force: true });
+      this.#digester = await newDigester(this.#ctx.digesters, this.#algorithm);
+      this.#staged = 0;
+      this.#offset = 0;
+      this.#flushed = 0;
+      this.#checkpointed = 0;
+      this.#broken = undefined;
+      this.#updatedAt = new Date();
+    });
+  }
+
+  commit(size?: number, expected?: Digest, options: CommitOptions = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
+      let published = false;
+      try {
+        this.#usable();
+        if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw new InvalidArgumentError(`commit size must be a non-negative integer, got ${size}`);
+        const wanted = expected === undefined ? undefined : parseDigest(expected);
+        const labels = validateLabels(options.labels);
+        await this.#flush();
+        if (size !== undefined && size !== this.#offset) {
+          throw new SizeMismatchError(`ingest ${JSON.stringify(this.ref)} has ${this.#offset} bytes, commit expected ${size}`, {
+            details: { ref: this.ref, size: this.#offset, expected: size },
+          });
+        }
+        const digest = await this.#verify([wanted, this.#expected]);
+        if (!(await this.#lock.stillHeld())) {
+          throw new LockedError(`ingest ${JSON.stringify(this.ref)}: the lock was taken over by another process`);
+        }
+        await this.#publish(digest, labels);
+        published = true;
+      } finally {
+        if (!published) await this.#close();
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#serial(() => this.#close());
+  }
+
+  // -- internals -------------------------------------------------------------------------
+
+  /** Run operations one at a time, in call order. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
+    if (this.#broken !== undefined) {
+      throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} failed earlier; close and reopen it to resume`, { cause: this.#broken });
+    }
+  }
+
+  async #writeOut(buffers: Uint8Array[]): Promise<void> {
+    const fh = this.#fh!;
+    try {
+      let pos = this.#flushed;
+      let bufs = buffers.filter((b) => b.byteLength > 0);
+      while (bufs.length > 0) {
+        const { bytesWritten } = await fh.writev(bufs, pos);
+        pos += bytesWritten;
+        // Drop what was written; a short write leaves a tail to retry.
+        let skip = bytesWritten;
+        const rest: Uint8Array[] = [];
+        for (const b of bufs) {
+          if (skip >= b.byteLength) skip -= b.byteLength;
+          else {
+            rest.push(skip > 0 ? b.subarray(skip) : b);
+            skip = 0;
+          }
+        }
+        bufs = rest;
+      }
+      this.#flushed = pos;
+    } catch (err) {
+      // The hash is ahead of the file now; only a reopen (which re-reads the file) can recover.
+      this.#broken = err;
+      throw err;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#staged === 0) return;
+    await this.#writeOut([this.#staging.subarray(0, this.#staged)]);
+    this.#staged = 0;
+  }
+
+  /** Save the hash state when the digester can, at most once per checkpointBytes (or forced). */
+  async #maybeCheckpoint(force: boolean): Promise<void> {
+    const save = this.#digester.save;
+    if (save === undefined || this.#staged !== 0) return;
+    const since = this.#flushed - this.#checkpointed;
+    if (since <= 0 || (!force && since < this.#ctx.checkpointBytes)) return;
+    const state = save.call(this.#digester);
+    await writeFileAtomic(
+      ingestFile(this.#dir, "hashState"),
+      encodeCheckpoint({ algorithm: this.#algorithm, offset: this.#flushed, state }),
+    );
+    this.#checkpointed = this.#flushed;
+  }
+
+  /** The digest of the data, checked against every wanted digest given. */
+  async #verify(wanted: Array<Digest | undefined>): Promise<Digest> {
+    let result = this.#digester.digest();
+    for (const want of wanted) {
+      if (want === undefined) continue;
+      const alg = digestAlgorithm(want);
+      const actual = alg === this.#algorithm ? this.#digester.digest() : await this.#hashFile(alg);
+      if (actual !== want) {
+        throw new DigestMismatchError(`ingest ${JSON.stringify(this.ref)} has digest ${actual}, expected ${want}`, {
+          details: { ref: this.ref, digest: actual, expected: want },
+        });
+      }
+      result = want;
+    }
+    return result;
+  }
+
+  async #hashFile(algorithm: DigestAlgorithm): Promise<Digest> {
+    const d = await newDigester(this.#ctx.digesters, algorithm);
+    await hashRange(this.#fh!, d, 0, this.#flushed, this.#signal);
+    return d.digest();
+  }
+
+  async #publish(digest: Digest, labels: Record<string, string>): Promise<void> {
+    const { layout, fsync, meta } = this.#ctx;
+    const fh = this.#fh!;
+    if (fsync) await fh.sync();
+    await fh.close();
+    this.#fh = undefined;
+    const data = ingestFile(this.#dir, "data");
+    const target = layout.blobPath(digest);
+    await mkdir(dirname(target), { recursive: true });
+    // Read-only before it becomes visible: nobody can open a committed blob for writing.
+    await chmod(data, 0o444);
+    try {
+      await link(data, target);
+    } catch (err) {
+      if (isEEXIST(err)) {
+        await this.#removeIngest();
+        throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref: this.ref } });
+      }
+      await chmod(data, 0o644).catch(() => {});
+      throw err;
+    }
+    if (fsync) await fsyncDir(dirname(target));
+    const now = new Date().toISOString();
+    await meta.write(digest, { createdAt: now, updatedAt: now, labels });
+    await this.#removeIngest();
+  }
+
+  /** Remove the whole ingest directory (its lock file goes with it). */
+  async #removeIngest(): Promise<void> {
+    this.#closed = true;
+    // Rename first so a concurrent opener never sees a half-deleted directory.
+    const trash = join(this.#ctx.layout.ingestDir, `.trash-${randomToken()}`);
+    try {
+      await rename(this.#dir, trash);
+      this.#lock.forget();
+      await rm(trash, { recursive: true, force: true });
+    } catch (err) {
+      await this.#lock.release();
+      if (!isENOENT(err)) throw err;
+    } finally {
+      this.#ctx.onClosed(this);
+    }
+  }
+
+  async #close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.#fh !== undefined) {
+        if (this.#broken === undefined) {
+          await this.#flush();
+          await this.#maybeCheckpoint(true);
+          await writeFileAtomic(ingestFile(this.#dir, "updatedAt"), this.#updatedAt.toISOString());
+          // The data's mtime also counts as "updated" for other readers; pin it to our clock.
+          await this.#fh.utimes(this.#updatedAt, this.#updatedAt);
+        }
+        await this.#fh.close();
+        this.#fh = undefined;
+      }
+    } finally {
+      if (this.#fh !== undefined) await this.#fh.close().catch(() => {});
+      this.#fh = undefined;
+      await this.#lock.release();
+      this.#ctx.onClosed(this);
+    }
+  }
+}
+
+async function openData(dir: string, fresh: boolean): Promise<FileHandle> {
+  const path = ingestFile(dir, "data");
+  if (fresh) return open(path, "w+", 0o644);
+  try {
+    return await open(path, "r+");
+  } catch (err) {
+    if (isENOENT(err)) return open(path, "w+", 0o644);
+    throw err;
+  }
+}
+
+/**
+ * The running digest of the first `offset` bytes: from a saved checkpoint plus the tail when
+ * one is usable, else by re-reading everything.
+ */
+async function rebuildDigester(
+  factory: DigesterFactory,
+  dir: string,
+  fh: FileHandle,
+  algorithm: DigestAlgorithm,
+  offset: number,
+  signal: AbortSignal | undefined,
+): Promise<{ digester: Digester; restored: number }> {
+  let digester: Digester | undefined;
+  let restored = 0;
+  if (offset > 0) {
+    const cp = await readCheckpoint(dir);
+    if (cp !== undefined && cp.algorithm === algorithm && cp.offset <= offset && cp.offset > 0) {
+      try {
+        digester = await restoreDigester(factory, algorithm, cp.state);
+        if (digester !== undefined) restored = cp.offset;
+      } catch {
+        digester = undefined; // state from another build: fall back to re-hashing
+      }
+    }
+  }
+  digester ??= await newDigester(factory, algorithm);
+  await hashRange(fh, digester, restored, offset, signal);
+  return { digester, restored };
+}
+
+async function hashRange(fh: FileHandle, d: Digester, from: number, to: number, signal: AbortSignal | undefined): Promise<void> {
+  if (from >= to) return;
+  const buf = Buffer.allocUnsafe(Math.min(REHASH_CHUNK, to - from));
+  let pos = from;
+  while (pos < to) {
+    throwIfAborted(signal);
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, to - pos), pos);
+    if (bytesRead === 0) throw new FailedPreconditionError(`ingest data ended at ${pos} bytes while re-hashing up to ${to}`);
+    d.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+}
