@@ -2,7 +2,7 @@ import { describe, expect } from "vitest";
 import { readBlob } from "../content-helpers/read-blob.ts";
 import { digestOf } from "../digest.ts";
 import type { SuiteContext } from "./context.ts";
-import { blob, expectCode, expectWithin, readAll, text, writeChunks } from "./fixtures.ts";
+import { blob, expectCode, expectWithin, readAll, sleep, text, writeChunks } from "./fixtures.ts";
 
 /** Writing, committing and the commit's failure modes. */
 export function commitCases(ctx: SuiteContext): void {
@@ -39,9 +39,13 @@ export function commitCases(ctx: SuiteContext): void {
       let s = await w.status();
       expect(s).toMatchObject({ ref: "st-1", offset: 0, total: b.size });
       expectWithin(s.startedAt, before, Date.now(), g, "startedAt");
+      // Let the clock pass the store's granularity so a stale updatedAt shows.
+      await sleep(g + 10);
+      const beforeWrite = Date.now();
       await w.write(b.data.subarray(0, 4000));
       s = await w.status();
       expect(s.offset).toBe(4000);
+      expectWithin(s.updatedAt, beforeWrite, Date.now(), g, "updatedAt after a write");
       expect(w.digest()).toBe(digestOf(b.data.subarray(0, 4000)));
       expect(s.updatedAt.getTime()).toBeGreaterThanOrEqual(s.startedAt.getTime());
       const fromManager = await store.status("st-1");

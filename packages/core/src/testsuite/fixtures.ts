@@ -59,7 +59,7 @@ export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8A
 export function expectWithin(got: Date, before: number, after: number, granularityMs: number, what: string): void {
   expect(got, what).toBeInstanceOf(Date);
   const t = got.getTime();
-  expect(t, `${what} too early`).toBeGreaterThanOrEqual(Math.floor(before / granularityMs) * granularityMs - granularityMs);
+  expect(t, `${what} too early`).toBeGreaterThanOrEqual(Math.floor(before / granularityMs) * granularityMs);
   expect(t, `${what} too late`).toBeLessThanOrEqual(after + granularityMs);
 }
 
