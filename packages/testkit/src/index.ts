@@ -8,3 +8,4 @@ export * from "./tar.ts";
 export * from "./build-image.ts";
 export * from "./skopeo.ts";
 export * from "./make-image.ts";
+export * from "./fault-proxy.ts";
