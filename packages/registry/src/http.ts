@@ -114,19 +114,26 @@ export function requestBody(ctx: RequestContext): Readable {
   return out;
 }
 
-/** Read a small body (manifests) fully, refusing more than `max` bytes without buffering them. */
+/**
+ * Read a small body (manifests) fully, refusing more than `max` bytes without buffering them.
+ * Past the cap the rest is drained, not kept, so the error answer reaches the client.
+ */
 export async function readCapped(stream: Readable, max: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > max) {
-      stream.destroy();
-      throw new OciHttpError("SIZE_INVALID", `${what} exceeds ${max} bytes`, { status: 413 });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  const tooBig = (): OciHttpError => new OciHttpError("SIZE_INVALID", `${what} exceeds ${max} bytes`, { status: 413 });
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    stream.on("data", (chunk: Buffer) => {
+      total += chunk.length;
+      if (total <= max) chunks.push(chunk);
+      else chunks.length = 0;
+    });
+    stream.once("end", () => (total > max ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
+    stream.once("error", reject);
+    stream.once("close", () => {
+      if (!stream.readableEnded) reject(new OciHttpError("MANIFEST_INVALID", `${what} body incomplete`));
+    });
+  });
 }
 
 /** True when the request announces a body (Content-Length > 0 or chunked). */

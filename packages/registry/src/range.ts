@@ -20,7 +20,7 @@ export function parseRange(header: string | undefined, size: number): RangeResul
   }
   const start = Number(a);
   const end = b === "" ? size - 1 : Number(b);
-  if (end < start) return { kind: "whole" };
   if (start >= size) return { kind: "unsatisfiable" };
+  if (end < start) return { kind: "whole" };
   return { kind: "partial", start, end: Math.min(end, size - 1) };
 }
