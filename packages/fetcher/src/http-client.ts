@@ -107,6 +107,9 @@ function wrapResponse(
   crossOrigin: boolean,
 ): HttpResponse {
   const headers = res.headers;
+  // Destroying an unfinished undici body emits an AbortError; readers see errors through their
+  // own iteration, so a stray one must not become an uncaught exception.
+  res.body.on("error", () => {});
   return {
     status: res.statusCode,
     url,
