@@ -20,16 +20,24 @@ export interface ContentStoreSuiteOptions {
   largeBlobSize?: number;
   /** Per-case timeout in ms. Default 60000. */
   timeoutMs?: number;
+  /**
+   * Open a second, independent handle on the storage behind `store`, as another process would.
+   * When given, the shared-storage cases run: persistence of blobs, ingests and names across
+   * handles, and locks that hold across them. Default: those cases are skipped.
+   */
+  reopen?: (store: ContentStore) => Promise<StoreUnderTest>;
 }
 
 /** Internal: how case files register a test against a fresh store. */
 export interface SuiteContext {
-  options: Required<ContentStoreSuiteOptions>;
+  options: Required<Omit<ContentStoreSuiteOptions, "reopen">>;
   test(name: string, fn: (store: ContentStore) => Promise<void>): void;
+  /** Registers a case that needs a second handle; skipped when the store has no `reopen`. */
+  testShared(name: string, fn: (store: ContentStore, other: ContentStore) => Promise<void>): void;
 }
 
 export function createContext(factory: StoreFactory, options: ContentStoreSuiteOptions = {}): SuiteContext {
-  const opts: Required<ContentStoreSuiteOptions> = {
+  const opts: Required<Omit<ContentStoreSuiteOptions, "reopen">> = {
     timestampGranularityMs: options.timestampGranularityMs ?? 1,
     largeBlobSize: options.largeBlobSize ?? 32 * 1024 * 1024,
     timeoutMs: options.timeoutMs ?? 60_000,
@@ -50,6 +58,21 @@ export function createContext(factory: StoreFactory, options: ContentStoreSuiteO
         },
         opts.timeoutMs,
       );
+    },
+    testShared(name, fn) {
+      const reopen = options.reopen;
+      if (!reopen) {
+        it.skip(`${name} (needs the reopen option)`, () => {});
+        return;
+      }
+      this.test(name, async (store) => {
+        const other = await reopen(store);
+        try {
+          await fn(store, other.store);
+        } finally {
+          await other.cleanup?.();
+        }
+      });
     },
   };
 }
