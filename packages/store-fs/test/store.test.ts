@@ -1,0 +1,425 @@
+import { describe, expect, it, beforeEach, afterEach } from "vitest";
+import { readFile, readdir, stat, writeFile, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { digestOf, type Digest, type Info } from "@ferry/core";
+import { FsStore, openFsStore, ingestKey } from "../src/index.ts";
+import { bytes, codeOf, tempDir } from "./helpers.ts";
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let store: FsStore;
+
+beforeEach(async () => {
+  dir = await tempDir();
+  store = await openFsStore(dir.path, { fsync: false });
+});
+afterEach(async () => {
+  await dir.cleanup();
+});
+
+async function put(data: Uint8Array, ref = `r-${digestOf(data).slice(7, 19)}`, labels?: Record<string, string>): Promise<Digest> {
+  const w = await store.writer({ ref, total: data.byteLength });
+  await w.write(data);
+  const d = digestOf(data);
+  await w.commit(data.byteLength, d, labels ? { labels } : {});
+  return d;
+}
+
+describe("FsStore layout on disk", () => {
+  it("creates a valid OCI image layout skeleton", async () => {
+    expect(JSON.parse(await readFile(join(dir.path, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
+    const index = JSON.parse(await readFile(join(dir.path, "index.json"), "utf8"));
+    expect(index.schemaVersion).toBe(2);
+    expect(index.manifests).toEqual([]);
+    expect((await stat(join(dir.path, "blobs", "sha256"))).isDirectory()).toBe(true);
+    expect((await stat(join(dir.path, "ingest"))).isDirectory()).toBe(true);
+  });
+
+  it("keeps an ingest in ingest/<sha256(ref)>/ with its files, then publishes blobs/<alg>/<hex> read-only", async () => {
+    const data = bytes(3000);
+    const ref = "layer-test";
+    const w = await store.writer({ ref, total: 3000, expected: digestOf(data) });
+    await w.write(data.subarray(0, 1000));
+    const idir = join(dir.path, "ingest", createHash("sha256").update(ref).digest("hex"));
+    expect(ingestKey(ref)).toBe(createHash("sha256").update(ref).digest("hex"));
+    expect((await readdir(idir)).sort()).toEqual(["data", "expected", "lock", "ref", "startedat", "total", "updatedat"]);
+    expect(await readFile(join(idir, "ref"), "utf8")).toBe(ref);
+    expect(await readFile(join(idir, "total"), "utf8")).toBe("3000");
+    expect(await readFile(join(idir, "expected"), "utf8")).toBe(digestOf(data));
+    expect(Number.isNaN(Date.parse(await readFile(join(idir, "startedat"), "utf8")))).toBe(false);
+    const lock = JSON.parse(await readFile(join(idir, "lock"), "utf8"));
+    expect(lock.pid).toBe(process.pid);
+    // Readers never see it before commit.
+    expect(await codeOf(store.readerAt({ digest: digestOf(data) }))).toBe("NotFound");
+    await w.write(data.subarray(1000));
+    await w.commit(3000, digestOf(data));
+    const blob = join(dir.path, "blobs", "sha256", digestOf(data).slice(7));
+    expect(await readFile(blob)).toEqual(data);
+    expect((await stat(blob)).mode & 0o777).toBe(0o444);
+    expect((await stat(blob)).nlink).toBe(1);
+    await expect(stat(idir)).rejects.toThrow();
+    expect(await store.listStatuses()).toEqual([]);
+  });
+
+  it("batches small writes: nothing reaches the data file until a batch fills, all of it after close", async () => {
+    const s = await openFsStore(dir.path, { fsync: false, writeBatchBytes: 4096 });
+    const w = await s.writer({ ref: "small-writes" });
+    const data = bytes(10_000);
+    for (let i = 0; i < 3000; i += 100) await w.write(data.subarray(i, i + 100));
+    const dataFile = join(dir.path, "ingest", ingestKey("small-writes"), "data");
+    expect((await stat(dataFile)).size).toBe(0);
+    for (let i = 3000; i < 5000; i += 100) await w.write(data.subarray(i, i + 100));
+    expect((await stat(dataFile)).size).toBe(4100); // the write that crossed 4096 went out with the batch
+    expect((await w.status()).offset).toBe(5000);
+    await w.close();
+    expect((await stat(dataFile)).size).toBe(5000);
+    expect((await s.status("small-writes")).offset).toBe(5000);
+  });
+});
+
+describe("FsStore provider", () => {
+  it("reads at arbitrary offsets, short at the end, empty past it, and streams ranges", async () => {
+    const data = bytes(5 * 1024 * 1024 + 17);
+    const d = await put(data);
+    const r = await store.readerAt({ digest: d });
+    expect(r.size).toBe(data.byteLength);
+    expect(Buffer.from(await r.read(0, 10))).toEqual(data.subarray(0, 10));
+    expect(Buffer.from(await r.read(1_234_567, 100))).toEqual(data.subarray(1_234_567, 1_234_667));
+    expect(Buffer.from(await r.read(data.byteLength - 5, 100))).toEqual(data.subarray(data.byteLength - 5));
+    expect((await r.read(data.byteLength, 10)).byteLength).toBe(0);
+    expect((await r.read(data.byteLength + 100, 10)).byteLength).toBe(0);
+    const chunks: Buffer[] = [];
+    for await (const c of r.createReadStream({ offset: 100, end: 3 * 1024 * 1024 })) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(data.subarray(100, 3 * 1024 * 1024));
+    const all: Buffer[] = [];
+    for await (const c of r.createReadStream()) all.push(c as Buffer);
+    expect(digestOf(Buffer.concat(all))).toBe(d);
+    await r.close();
+    await r.close();
+  });
+
+  it("a 6-byte blob read through a window one byte too long", async () => {
+    const d = await put(Buffer.from("hello!"));
+    const r = await store.readerAt({ digest: d, size: 6 });
+    expect(Buffer.from(await r.read(0, 7)).toString()).toBe("hello!");
+    await r.close();
+  });
+
+  it("an aborted signal stops a read stream", async () => {
+    const d = await put(bytes(3 * 1024 * 1024));
+    const r = await store.readerAt({ digest: d });
+    const ac = new AbortController();
+    const s = r.createReadStream({ signal: ac.signal });
+    let n = 0;
+    await expect(
+      (async () => {
+        for await (const c of s) {
+          n += (c as Buffer).byteLength;
+          ac.abort();
+        }
+      })(),
+    ).rejects.toThrow();
+    expect(n).toBeLessThan(3 * 1024 * 1024);
+    await r.close();
+  });
+});
+
+describe("FsStore commit semantics", () => {
+  it("wrong size or digest keeps the data for a retry; truncate resets; then success", async () => {
+    const data = bytes(2000);
+    const w = await store.writer({ ref: "x" });
+    await w.write(data);
+    expect(await codeOf(w.commit(1999))).toBe("SizeMismatch");
+    const w2 = await store.writer({ ref: "x" });
+    expect((await w2.status()).offset).toBe(2000);
+    expect(await codeOf(w2.commit(2000, digestOf("other")))).toBe("DigestMismatch");
+    const w3 = await store.writer({ ref: "x" });
+    expect(w3.digest()).toBe(digestOf(data));
+    await w3.truncate(0);
+    expect((await w3.status()).offset).toBe(0);
+    expect(w3.digest()).toBe(digestOf(new Uint8Array()));
+    await w3.write(data.subarray(0, 10));
+    await w3.commit(10, digestOf(data.subarray(0, 10)));
+    expect((await store.info(digestOf(data.subarray(0, 10)))).size).toBe(10);
+    expect(await codeOf(w3.write(data))).toBe("FailedPrecondition");
+  });
+
+  it("the digest the writer was opened with is always checked", async () => {
+    const w = await store.writer({ ref: "e", expected: digestOf("abc") });
+    await w.write(Buffer.from("abd"));
+    expect(await codeOf(w.commit())).toBe("DigestMismatch");
+  });
+
+  it("verifies a sha512 expectation by re-hashing the file", async () => {
+    const data = bytes(100_000);
+    const w = await store.writer({ ref: "sha512" });
+    await w.write(data);
+    await w.commit(undefined, digestOf(data, "sha512"));
+    const info = await store.info(digestOf(data, "sha512"));
+    expect(info.size).toBe(100_000);
+    expect((await stat(join(dir.path, "blobs", "sha512", digestOf(data, "sha512").slice(7)))).isFile()).toBe(true);
+  });
+
+  it("existing content: AlreadyExists, and the ingest is gone", async () => {
+    const data = bytes(100);
+    await put(data, "first");
+    const w = await store.writer({ ref: "second" });
+    await w.write(data);
+    expect(await codeOf(w.commit(100, digestOf(data)))).toBe("AlreadyExists");
+    expect(await codeOf(store.status("second"))).toBe("NotFound");
+  });
+
+  it("two refs committing one digest at once: exactly one wins", async () => {
+    const data = bytes(300_000);
+    for (let round = 0; round < 5; round++) {
+      const ws = await Promise.all(["a", "b", "c"].map((r) => store.writer({ ref: `${r}${round}` })));
+      const d = digestOf(Buffer.concat([data, Buffer.from([round])]));
+      for (const w of ws) {
+        await w.write(data);
+        await w.write(Buffer.from([round]));
+      }
+      const results = await Promise.allSettled(ws.map((w) => w.commit(300_001, d)));
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect(r.reason.code).toBe("AlreadyExists");
+      expect((await store.info(d)).size).toBe(300_001);
+    }
+    expect(await store.listStatuses()).toEqual([]);
+  });
+
+  it("a second writer on one ref gets Locked, and can open after the first closes", async () => {
+    const w = await store.writer({ ref: "busy" });
+    expect(await codeOf(store.writer({ ref: "busy" }))).toBe("Locked");
+    const other = await openFsStore(dir.path);
+    expect(await codeOf(other.writer({ ref: "busy" }))).toBe("Locked");
+    expect(await codeOf(store.abort("busy"))).toBe("Locked");
+    await w.close();
+    await w.close(); // idempotent
+    const w2 = await other.writer({ ref: "busy" });
+    await w2.close();
+  });
+});
+
+describe("FsStore resume", () => {
+  it("close/reopen keeps offset, digest and timestamps", async () => {
+    const data = bytes(50_000);
+    const w = await store.writer({ ref: "resume", total: 50_000 });
+    await w.write(data.subarray(0, 20_000));
+    const before = await w.status();
+    const digest = w.digest();
+    await w.close();
+    const w2 = (await store.writer({ ref: "resume", total: 50_000 })) as import("../src/index.ts").FsWriter;
+    expect(await w2.status()).toEqual(before);
+    expect(await store.status("resume")).toEqual(before);
+    expect(w2.digest()).toBe(digest);
+    expect(w2.resumed).toEqual({ offset: 20_000, restoredFromCheckpoint: 0 });
+    await w2.write(data.subarray(20_000));
+    await w2.commit(50_000, digestOf(data));
+  });
+
+  it("refuses a reopen with a different total or expected digest", async () => {
+    const w = await store.writer({ ref: "t", total: 10, expected: digestOf("0123456789") });
+    await w.write(Buffer.from("01234"));
+    await w.close();
+    expect(await codeOf(store.writer({ ref: "t", total: 11 }))).toBe("FailedPrecondition");
+    expect(await codeOf(store.writer({ ref: "t", expected: digestOf("x") }))).toBe("FailedPrecondition");
+    const w2 = await store.writer({ ref: "t" }); // unset values inherit the stored ones
+    expect(await w2.status()).toMatchObject({ total: 10, expected: digestOf("0123456789"), offset: 5 });
+    await w2.write(Buffer.from("56789"));
+    await w2.commit();
+  });
+
+  it("compares the stored ref on reopen (hash collision or corruption)", async () => {
+    const w = await store.writer({ ref: "mine" });
+    await w.close();
+    await writeFile(join(dir.path, "ingest", ingestKey("mine"), "ref"), "someone-else");
+    expect(await codeOf(store.writer({ ref: "mine" }))).toBe("FailedPrecondition");
+  });
+
+  it("a crash between publishing and cleanup leaves a linked data file that a reopen discards", async () => {
+    const data = bytes(1000);
+    const w = await store.writer({ ref: "crash" });
+    await w.write(data.subarray(0, 400));
+    await w.close();
+    // Simulate: the blob got linked into blobs/ but the ingest dir survived.
+    const { link } = await import("node:fs/promises");
+    const idata = join(dir.path, "ingest", ingestKey("crash"), "data");
+    await link(idata, join(dir.path, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7)));
+    const w2 = await store.writer({ ref: "crash" });
+    expect((await w2.status()).offset).toBe(0);
+    await w2.write(data);
+    await w2.commit(1000, digestOf(data));
+    // The blob published before the "crash" is untouched.
+    const r = await store.readerAt({ digest: digestOf(data.subarray(0, 400)) });
+    expect(Buffer.from(await r.read(0, 1000))).toEqual(data.subarray(0, 400));
+    await r.close();
+  });
+});
+
+describe("FsStore manager", () => {
+  it("info, labels replace-all and by field path, walk filters, delete", async () => {
+    const a = await put(Buffer.from("aaa"), "a", { "ferry.gc.root": "1", team: "x" });
+    const b = await put(Buffer.from("bbb"), "b", { team: "y" });
+    const c = await put(Buffer.from("ccc"), "c");
+    const ia = await store.info(a);
+    expect(ia).toMatchObject({ digest: a, size: 3, labels: { "ferry.gc.root": "1", team: "x" } });
+    expect(ia.createdAt).toBeInstanceOf(Date);
+
+    let u = await store.update({ digest: b, labels: { k: "v" } });
+    expect(u.labels).toEqual({ k: "v" });
+    u = await store.update({ digest: b, labels: { k2: "v2" } }, ["labels.k2"]);
+    expect(u.labels).toEqual({ k: "v", k2: "v2" });
+    u = await store.update({ digest: b, labels: {} }, ["labels.k"]);
+    expect(u.labels).toEqual({ k2: "v2" });
+    expect(u.updatedAt.getTime()).toBeGreaterThanOrEqual(u.createdAt.getTime());
+    expect((await store.info(b)).labels).toEqual({ k2: "v2" });
+    expect(await codeOf(store.update({ digest: b }, ["size"]))).toBe("InvalidArgument");
+
+    const seen = async (filter?: Parameters<FsStore["walk"]>[1]): Promise<string[]> => {
+      const out: string[] = [];
+      await store.walk((i: Info) => void out.push(i.digest), filter);
+      return out.sort();
+    };
+    expect(await seen()).toEqual([a, b, c].sort());
+    expect(await seen({ labels: { team: true } })).toEqual([a]);
+    expect(await seen({ labels: { team: "x", "ferry.gc.root": "1" } })).toEqual([a]);
+    expect(await seen({ labels: { team: "z" } })).toEqual([]);
+    expect(await seen({ algorithm: "sha512" })).toEqual([]);
+
+    await store.delete(a);
+    expect(await codeOf(store.info(a))).toBe("NotFound");
+    expect(await codeOf(store.delete(a))).toBe("NotFound");
+    await expect(stat(join(dir.path, ".ferry", "meta", "sha256", `${a.slice(7)}.json`))).rejects.toThrow();
+    // Re-committing after delete starts with fresh labels.
+    await put(Buffer.from("aaa"), "a-again");
+    expect((await store.info(a)).labels).toEqual({});
+  });
+
+  it("blobs written by other tools get timestamps from the file and no labels", async () => {
+    const data = Buffer.from("foreign");
+    const d = digestOf(data);
+    await writeFile(join(dir.path, "blobs", "sha256", d.slice(7)), data);
+    await writeFile(join(dir.path, "blobs", "sha256", "not-a-digest"), "x");
+    const info = await store.info(d);
+    expect(info).toMatchObject({ size: 7, labels: {} });
+    const all: string[] = [];
+    await store.walk((i) => void all.push(i.digest));
+    expect(all).toEqual([d]);
+  });
+});
+
+describe("FsStore ingest manager", () => {
+  it("listStatuses with a prefix filter, status, abort then NotFound", async () => {
+    const w1 = await store.writer({ ref: "layer-1" });
+    await w1.write(Buffer.from("abc"));
+    const w2 = await store.writer({ ref: "config-1" });
+    await w2.close();
+    const all = await store.listStatuses();
+    expect(all.map((s) => s.ref).sort()).toEqual(["config-1", "layer-1"]);
+    expect((await store.listStatuses({ refPrefix: "layer-" })).map((s) => ({ ref: s.ref, offset: s.offset }))).toEqual([{ ref: "layer-1", offset: 3 }]);
+    expect((await store.status("layer-1")).offset).toBe(3);
+    await store.abort("config-1");
+    expect(await codeOf(store.status("config-1"))).toBe("NotFound");
+    expect(await codeOf(store.abort("config-1"))).toBe("NotFound");
+    expect(await codeOf(store.abort("never-was"))).toBe("NotFound");
+    await w1.close();
+  });
+
+  it("expireIngests removes idle ingests but not fresh or locked ones", async () => {
+    const idle = await store.writer({ ref: "idle" });
+    await idle.write(Buffer.from("zz"));
+    await idle.close();
+    const held = await store.writer({ ref: "held" });
+    await held.close();
+    const fresh = await store.writer({ ref: "fresh" });
+    await fresh.close();
+    // Age two of them by an hour, then lock one of those with a live writer.
+    const old = new Date(Date.now() - 3_600_000);
+    for (const ref of ["idle", "held"]) {
+      const d = join(dir.path, "ingest", ingestKey(ref));
+      await writeFile(join(d, "updatedat"), old.toISOString());
+      await writeFile(join(d, "startedat"), old.toISOString());
+      await utimes(join(d, "data"), old, old);
+    }
+    const other = await openFsStore(dir.path); // the holder is another store instance
+    const holder = await other.writer({ ref: "held" });
+    expect(await store.expireIngests(60_000)).toEqual(["idle"]);
+    expect((await store.listStatuses()).map((s) => s.ref).sort()).toEqual(["fresh", "held"]);
+    await holder.close();
+  });
+});
+
+describe("FsStore names (index.json)", () => {
+  it("set/get/list/delete names as annotated index entries", async () => {
+    const m = Buffer.from('{"schemaVersion":2}');
+    const d = await put(m);
+    const desc = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: d, size: m.byteLength };
+    await store.setName("demo:1", desc);
+    await store.setName("demo:2", { ...desc, annotations: { a: "b" } });
+    await store.setName("demo:1", { ...desc, size: m.byteLength }); // replace, not duplicate
+    expect(await store.getName("demo:1")).toEqual(desc);
+    expect(await store.getName("demo:2")).toEqual({ ...desc, annotations: { a: "b" } });
+    const index = JSON.parse(await readFile(join(dir.path, "index.json"), "utf8"));
+    expect(index.manifests.map((x: { annotations: Record<string, string> }) => x.annotations["org.opencontainers.image.ref.name"])).toEqual(["demo:1", "demo:2"]);
+    expect((await store.listNames()).map((n) => n.name)).toEqual(["demo:1", "demo:2"]);
+    await store.deleteName("demo:1");
+    expect(await codeOf(store.getName("demo:1"))).toBe("NotFound");
+    expect(await codeOf(store.deleteName("demo:1"))).toBe("NotFound");
+  });
+
+  it("concurrent name updates from several store instances all land", async () => {
+    const d = digestOf("x");
+    const stores = await Promise.all([0, 1, 2, 3].map(() => openFsStore(dir.path)));
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) => stores[i % 4]!.setName(`n${i}`, { mediaType: "application/octet-stream", digest: d, size: 1 })),
+    );
+    expect((await store.listNames()).length).toBe(24);
+  });
+});
+
+describe("FsStore hostile input", () => {
+  it.each([
+    "sha256:../../x",
+    "sha256:../../../../etc/passwd",
+    "../../etc/passwd",
+    `sha256:${"A".repeat(64)}`,
+    "md5:d41d8cd98f00b204e9800998ecf8427e",
+    `sha256:${"a".repeat(63)}/`,
+  ])("refuses digest %j with InvalidDigest everywhere", async (bad) => {
+    const d = bad as Digest;
+    expect(await codeOf(store.readerAt({ digest: d }))).toBe("InvalidDigest");
+    expect(await codeOf(store.info(d))).toBe("InvalidDigest");
+    expect(await codeOf(store.delete(d))).toBe("InvalidDigest");
+    expect(await codeOf(store.update({ digest: d, labels: {} }))).toBe("InvalidDigest");
+    expect(await codeOf(store.writer({ ref: "ok", expected: d }))).toBe("InvalidDigest");
+    const w = await store.writer({ ref: "ok2" });
+    expect(await codeOf(w.commit(undefined, d))).toBe("InvalidDigest");
+  });
+
+  it.each(["", "a/b", "../x", "..", "x\u0000y", "a\\b", "line\nbreak"])("refuses ingest ref %j with InvalidArgument", async (ref) => {
+    expect(await codeOf(store.writer({ ref }))).toBe("InvalidArgument");
+    expect(await codeOf(store.status(ref))).toBe("InvalidArgument");
+    expect(await codeOf(store.abort(ref))).toBe("InvalidArgument");
+  });
+
+  it.each(["", "../x", "a b", "name/../x", "-lead", "x\u0000", "é", "a//b"])("refuses name %j with InvalidReference", async (name) => {
+    const desc = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+    expect(await codeOf(store.setName(name, desc))).toBe("InvalidReference");
+    expect(await codeOf(store.getName(name))).toBe("InvalidReference");
+  });
+
+  it("nothing was created outside the root by hostile calls", async () => {
+    const parent = join(dir.path, "..");
+    const before = (await readdir(parent)).sort();
+    await codeOf(store.readerAt({ digest: "sha256:../../escape" as Digest }));
+    await codeOf(store.writer({ ref: "../../escape" }));
+    expect((await readdir(parent)).sort()).toEqual(before);
+    expect((await readdir(dir.path)).sort()).toEqual([".ferry", "blobs", "index.json", "ingest", "oci-layout"]);
+  });
+
+  it("refuses a layout of an unknown version", async () => {
+    const other = await tempDir();
+    await writeFile(join(other.path, "oci-layout"), '{"imageLayoutVersion":"9.9.9"}');
+    expect(await codeOf(openFsStore(other.path))).toBe("FailedPrecondition");
+    await other.cleanup();
+  });
+});
