@@ -5,7 +5,7 @@
 const MARK = "[REDACTED]";
 
 // `Authorization: …` / `Proxy-Authorization: …` header lines, whatever the scheme.
-const HEADER_LINE = /\b((?:proxy-)?authorization)(\s*[:=]\s*)("?)[^\r\n"]*\3/gi;
+const HEADER_LINE = /\b((?:proxy-)?authorization)(["']?\s*[:=]\s*)("?)[^\r\n"]*\3/gi;
 // `Bearer xyz`, `Basic xyz` credentials inline, but not a challenge's `Basic realm="…"`.
 const SCHEME_CREDENTIAL = /\b(bearer|basic)(\s+)(?![A-Za-z0-9\-._~+/=]*\s*=\s*["A-Za-z0-9])[A-Za-z0-9\-._~+/]+=*/gi;
 // `token=…`, `"access_token": "…"`, `password: …` and friends, in query strings, forms and JSON.
