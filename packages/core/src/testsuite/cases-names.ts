@@ -13,7 +13,8 @@ export function nameCases(ctx: SuiteContext): void {
         mediaType: MediaTypes.OciIndex,
         digest: digestOf("index one"),
         size: 9,
-        annotations: { "org.opencontainers.image.ref.name": "v1" },
+        // Not the ref-name annotation: a layout store may own that one.
+        annotations: { "org.example.note": "first" },
       };
       const two: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf("manifest two"), size: 12 };
       await expectCode(store.getName("v1"), "NotFound");
