@@ -104,13 +104,19 @@ export function requestBody(ctx: RequestContext): Readable {
     seen += Math.min(room, chunk.length);
     out.write(room >= chunk.length ? chunk : chunk.subarray(0, room));
     if (seen >= limit) {
+      // End (not destroy) the stream so the bytes before the cut reach the store, as they
+      // would when a real connection drops between two TCP segments.
       ctx.req.socket.destroy();
-      out.destroy(new OciHttpError("BLOB_UPLOAD_INVALID", "connection dropped by fault rule"));
+      out.end();
     }
   });
-  ctx.req.on("end", () => out.end());
+  ctx.req.on("end", () => {
+    if (seen < limit) out.end();
+  });
   ctx.req.on("error", (e) => out.destroy(e));
-  ctx.req.on("aborted", () => out.destroy(new OciHttpError("BLOB_UPLOAD_INVALID", "client aborted the request")));
+  ctx.req.on("aborted", () => {
+    if (seen < limit) out.destroy(new OciHttpError("BLOB_UPLOAD_INVALID", "client aborted the request"));
+  });
   return out;
 }
 
