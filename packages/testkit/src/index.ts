@@ -9,3 +9,4 @@ export * from "./build-image.ts";
 export * from "./skopeo.ts";
 export * from "./make-image.ts";
 export * from "./fault-proxy.ts";
+export * from "./token-server.ts";
