@@ -1,0 +1,90 @@
+import type { ContentStore, Manager } from "../content.ts";
+import { copyBlob } from "../content-helpers/copy-blob.ts";
+import { ingestRef } from "../content-helpers/ingest-ref.ts";
+import { openWriter } from "../content-helpers/open-writer.ts";
+import type { Descriptor } from "../descriptor.ts";
+import { hasCode, isAlreadyExists, isNotFound, throwIfAborted } from "../errors.ts";
+import type { PushOptions, PushOutcome, PushSource, Pusher } from "../transport.ts";
+
+/**
+ * A {@link Pusher} into a content store: every blob goes through a resumable ingest keyed by
+ * {@link ingestRef}, so an interrupted transfer continues from the ingest's offset (the source is
+ * opened at that offset). A tag is recorded with the store's `setName`.
+ */
+export class LocalPusher implements Pusher {
+  readonly #store: ContentStore;
+
+  constructor(store: ContentStore) {
+    this.#store = store;
+  }
+
+  async exists(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return has(this.#store, desc, options.signal);
+  }
+
+  async push(desc: Descriptor, source: PushSource, options: PushOptions = {}): Promise<PushOutcome> {
+    const { signal } = options;
+    const outcome = await this.#write(desc, source, options);
+    if (options.tag !== undefined) {
+      throwIfAborted(signal);
+      await this.#store.setName(options.tag, desc);
+    }
+    return outcome;
+  }
+
+  async tag(desc: Descriptor, tag: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    await this.#store.setName(tag, desc);
+  }
+
+  async #write(desc: Descriptor, source: PushSource, options: PushOptions): Promise<PushOutcome> {
+    const { signal, onProgress } = options;
+    if (await has(this.#store, desc, signal)) return "exists";
+    const ref = ingestRef(desc);
+    const open = async () => {
+      try {
+        return await openWriter(this.#store, { ref, total: desc.size, expected: desc.digest, signal });
+      } catch (err) {
+        if (isAlreadyExists(err)) return undefined;
+        throw err;
+      }
+    };
+    let writer = await open();
+    if (!writer) return "exists";
+    // Another writer may have committed it while we waited for the lock.
+    if (await has(this.#store, desc, signal)) {
+      await writer.close();
+      return "exists";
+    }
+    const resumedFrom = (await writer.status()).offset;
+    const copy = (w: NonNullable<typeof writer>) =>
+      copyBlob(w, (offset: number) => source.open(offset), { size: desc.size, expected: desc.digest, signal, onProgress });
+    let result;
+    try {
+      result = await copy(writer);
+    } catch (err) {
+      // A resumed ingest whose old bytes are bad (corrupt, or from a different blob) can never
+      // commit; start it over once from zero instead of failing on every run.
+      if (resumedFrom === 0 || !hasCode(err, "DigestMismatch")) throw err;
+      writer = await open();
+      if (!writer) return "exists";
+      await writer.truncate(0);
+      result = await copy(writer);
+    }
+    if (result === "exists") {
+      await this.#store.abort(ref).catch(() => undefined);
+      return "exists";
+    }
+    return "pushed";
+  }
+}
+
+async function has(store: Pick<Manager, "info">, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
+  try {
+    await store.info(desc.digest, { signal });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,76 @@
+import type { ContentStore } from "../content.ts";
+import { readBlob } from "../content-helpers/read-blob.ts";
+import { isDigest, parseDigest } from "../digest.ts";
+import { InvalidReferenceError, throwIfAborted } from "../errors.ts";
+import { MaxManifestBytes } from "../manifest.ts";
+import { MediaTypes } from "../media-types.ts";
+import type { Fetcher, Pusher, Resolved, Resolver } from "../transport.ts";
+import { LocalFetcher } from "./local-fetcher.ts";
+import { LocalPusher } from "./local-pusher.ts";
+
+/**
+ * Makes a content store (an OCI layout from `@ferry/store-fs`, a memory store, …) a transport:
+ * references are the store's names (`index.json` ref names for a layout), or a bare digest
+ * (`sha256:…`, optionally after `@`) of a manifest in the store.
+ */
+export class LocalResolver implements Resolver {
+  readonly store: ContentStore;
+
+  constructor(store: ContentStore) {
+    this.store = store;
+  }
+
+  async resolve(ref: string, options: { signal?: AbortSignal } = {}): Promise<Resolved> {
+    throwIfAborted(options.signal);
+    if (ref === "") throw new InvalidReferenceError("empty reference");
+    const at = ref.lastIndexOf("@");
+    const digestPart = at >= 0 ? ref.slice(at + 1) : isDigest(ref) ? ref : undefined;
+    if (digestPart !== undefined) {
+      const digest = parseDigest(digestPart);
+      const info = await this.store.info(digest, options);
+      const bytes = await readBlob(this.store, { digest, size: info.size }, { signal: options.signal, maxSize: MaxManifestBytes });
+      return { name: ref, descriptor: { mediaType: sniffMediaType(bytes), digest, size: info.size } };
+    }
+    return { name: ref, descriptor: await this.store.getName(ref) };
+  }
+
+  async fetcher(_name: string): Promise<Fetcher> {
+    return new LocalFetcher(this.store);
+  }
+
+  async pusher(_name: string): Promise<Pusher> {
+    return new LocalPusher(this.store);
+  }
+}
+
+/** A store records no media types: read it from the document, else guess from its shape. */
+function sniffMediaType(bytes: Uint8Array): string {
+  try {
+    const doc = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    if (typeof doc.mediaType === "string") return doc.mediaType;
+    if (Array.isArray(doc.manifests)) return MediaTypes.OciIndex;
+    if (doc.config !== undefined) return MediaTypes.OciManifest;
+  } catch {
+    // not JSON: an ordinary blob
+  }
+  return "application/octet-stream";
+}
+
+/** Wrap a store as a resolver, or pass a resolver through. */
+export function asResolver(endpoint: Resolver | ContentStore): Resolver {
+  return isContentStore(endpoint) ? new LocalResolver(endpoint) : endpoint;
+}
+
+/** Duck-typed check: has the store roles rather than the resolver ones. */
+export function isContentStore(x: unknown): x is ContentStore {
+  const s = x as Partial<ContentStore> | null;
+  return (
+    typeof s === "object" &&
+    s !== null &&
+    typeof s.readerAt === "function" &&
+    typeof s.writer === "function" &&
+    typeof s.getName === "function" &&
+    typeof (s as Partial<Resolver>).resolve !== "function"
+  );
+}
+

@@ -1,0 +1,91 @@
+import type { ContentStore } from "../content.ts";
+import { LocalPusher } from "../local/local-pusher.ts";
+import { asResolver, LocalResolver } from "../local/local-resolver.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { PlatformMatcher, PlatformSpec } from "../platform.ts";
+import type { TransferOperation } from "../status/operation.ts";
+import type { Resolver } from "../transport.ts";
+import { buildHandler, type TransferOptions } from "./options.ts";
+import { splitReference } from "./reference.ts";
+import { runOperation } from "./run-operation.ts";
+import { transferGraph } from "./transfer-graph.ts";
+
+/** Either side of a copy: a registry (or any resolver) or a local content store. */
+export type Endpoint = Resolver | ContentStore;
+
+export interface CopyOptions extends TransferOptions {
+  /** Where `src` is resolved and read. A content store reads its names (e.g. an OCI layout). */
+  from: Endpoint;
+  /** Where the graph goes. A content store records `dst` as a name; a registry gets the tag of `dst`. */
+  to: Endpoint;
+  /**
+   * Repository on the destination registry that may hold the blobs already: blobs are mounted
+   * from it instead of uploaded. Default: none.
+   */
+  mountFrom?: string;
+  /** Do not record a name / tag at the destination (only the content). Default false. */
+  untagged?: boolean;
+}
+
+/**
+ * Copy the graph `src` points to from one endpoint to another: registry → registry, registry →
+ * store (a pull), store → registry (a push), store → store. Children go before parents and the
+ * tag last, so an interrupted copy never leaves a manifest without its blobs.
+ */
+export function copy(src: string, dst: string, options: CopyOptions): TransferOperation {
+  return transfer(src, dst, options, "all");
+}
+
+/** @internal Shared by copy, pull and push. */
+export function transfer(src: string, dst: string, options: CopyOptions, defaultPlatform: PlatformSpec | PlatformMatcher): TransferOperation {
+  return runOperation(options, async (reporter, signal) => {
+    const concurrency = options.concurrency ?? 4;
+    const manifestConcurrency = options.manifestConcurrency ?? 3;
+    if (!(concurrency >= 1) || !(manifestConcurrency >= 1)) {
+      throw new InvalidArgumentError("concurrency must be at least 1", { details: { concurrency, manifestConcurrency } });
+    }
+    const handler = buildHandler(options, defaultPlatform);
+    const from = asResolver(options.from);
+    const to = asResolver(options.to);
+
+    reporter.resolving(src);
+    const resolved = await from.resolve(src, { signal });
+    reporter.resolved(src, resolved.name, resolved.descriptor);
+    const source = await from.fetcher(resolved.name);
+
+    let destination;
+    let tag: string | undefined;
+    if (to instanceof LocalResolver) {
+      destination = new LocalPusher(to.store);
+      tag = dst;
+    } else {
+      const parts = splitReference(dst);
+      if (!to.pusher) throw new InvalidArgumentError("the destination resolver cannot push", { details: { dst } });
+      destination = await to.pusher(parts.repository);
+      if (parts.digest !== undefined && parts.digest !== resolved.descriptor.digest) {
+        throw new InvalidArgumentError(`destination digest ${parts.digest} differs from the source's ${resolved.descriptor.digest}`, {
+          details: { dst, digest: resolved.descriptor.digest },
+        });
+      }
+      tag = parts.tag ?? (parts.digest === undefined ? "latest" : undefined);
+    }
+    if (options.untagged) tag = undefined;
+
+    await transferGraph({
+      reporter,
+      source,
+      destination,
+      direction: destination instanceof LocalPusher ? "download" : "upload",
+      root: resolved.descriptor,
+      ...(tag !== undefined ? { tag } : {}),
+      handler,
+      signal,
+      concurrency,
+      manifestConcurrency,
+      ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
+      skipExisting: options.skipExisting ?? true,
+      nonDistributable: options.nonDistributable ?? false,
+    });
+    return { root: resolved.descriptor, name: resolved.name };
+  });
+}

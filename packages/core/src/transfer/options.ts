@@ -1,0 +1,56 @@
+import { childrenHandler } from "../graph/children-handler.ts";
+import type { Handler } from "../graph/handler.ts";
+import { filterPlatforms, limitManifests } from "../graph/platform-filter.ts";
+import { type PlatformMatcher, type PlatformSpec, platformMatcher } from "../platform.ts";
+
+/** Options every transfer operation (pull, push, copy) takes. */
+export interface TransferOptions {
+  /** Cancels the operation; finished blobs stay committed, partial ingests stay resumable. */
+  signal?: AbortSignal;
+  /** Blobs (configs, layers) moved at once. Default 4. */
+  concurrency?: number;
+  /** Manifests and indexes handled at once (a separate limiter from blobs). Default 3. */
+  manifestConcurrency?: number;
+  /**
+   * Which platforms of an index to transfer: a specifier (`"linux/arm64"`), a list in preference
+   * order, a predicate, a matcher, or `"all"`. Default: `"all"` for push and copy, the host
+   * platform for pull.
+   */
+  platform?: PlatformSpec | PlatformMatcher;
+  /**
+   * How many platform manifests of each index to keep (the best ones first); 0 keeps every
+   * match. Default 1 when `platform` is not `"all"` (pick the single best), else 0.
+   */
+  platformLimit?: number;
+  /** Minimum ms between two progress events of one ref, and between totals. Default 100. */
+  throttleMs?: number;
+  /**
+   * Ask the destination before moving each node, and skip what it has (a manifest it has means
+   * its whole sub-graph). Default true.
+   */
+  skipExisting?: boolean;
+  /** Also move non-distributable (foreign) layers. Default false: they are reported as skipped. */
+  nonDistributable?: boolean;
+  /** Wrap the graph handler, e.g. `(h) => filterChildren(h, keep)`. Default: none. */
+  handler?: (base: Handler) => Handler;
+}
+
+function isMatcher(v: unknown): v is PlatformMatcher {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as PlatformMatcher).match === "function";
+}
+
+/** Compose the handler for the given options. */
+export function buildHandler(options: TransferOptions, defaultPlatform: PlatformSpec | PlatformMatcher): Handler {
+  const spec = options.platform ?? defaultPlatform;
+  let h: Handler = childrenHandler;
+  if (spec !== "all") {
+    const m = isMatcher(spec) ? spec : platformMatcher(spec);
+    h = filterPlatforms(h, m);
+    const limit = options.platformLimit ?? 1;
+    if (limit > 0) h = limitManifests(h, m, limit);
+  } else if (options.platformLimit !== undefined && options.platformLimit > 0) {
+    // "all", best first: ranking by the host's preferences.
+    h = limitManifests(h, platformMatcher("all"), options.platformLimit);
+  }
+  return options.handler ? options.handler(h) : h;
+}

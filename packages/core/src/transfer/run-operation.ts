@@ -1,0 +1,42 @@
+import { abortError, isAborted } from "../errors.ts";
+import type { TransferResult } from "../status/events.ts";
+import type { TransferOperation } from "../status/operation.ts";
+import { StatusReporter } from "../status/reporter.ts";
+import { failedBlob } from "./transfer-graph.ts";
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+  throttleMs?: number;
+}
+
+/**
+ * Start `body` on the next microtask (so a caller can subscribe first) and wrap it in a
+ * {@link TransferOperation} handle.
+ */
+export function runOperation(
+  options: OperationOptions,
+  body: (reporter: StatusReporter, signal: AbortSignal) => Promise<Omit<TransferResult, "totals">>,
+): TransferOperation {
+  const reporter = new StatusReporter({ throttleMs: options.throttleMs });
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  queueMicrotask(() => {
+    (async () => {
+      try {
+        reporter.complete(await body(reporter, signal));
+      } catch (err) {
+        // A cancelled operation fails with Aborted, not with whatever the abort broke first.
+        const aborted = signal.aborted && isAborted(err);
+        const cause = aborted ? abortError(signal) : err;
+        const blob = !aborted && typeof err === "object" && err !== null ? failedBlob.get(err) : undefined;
+        reporter.fail(cause, blob ? { ref: blob.ref, digest: blob.desc.digest } : undefined);
+      }
+    })();
+  });
+  return {
+    status$: reporter.status$,
+    events: reporter.events,
+    done: reporter.done,
+    cancel: (reason?: unknown) => controller.abort(reason),
+  };
+}

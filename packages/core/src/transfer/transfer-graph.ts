@@ -1,0 +1,153 @@
+/**
+ * The engine under pull, push and copy: walk the graph from a root with a handler, and move each
+ * node from a {@link Fetcher} to a {@link Pusher}, children before parents, manifests after their
+ * blobs, the root last, then the tag. A node the destination already has is not descended into
+ * (its sub-graph is complete: nothing is ever committed before its children).
+ */
+import type { Descriptor } from "../descriptor.ts";
+import { ingestRef } from "../content-helpers/ingest-ref.ts";
+import { digestOf } from "../digest.ts";
+import { DigestMismatchError, InvalidManifestError, SizeMismatchError, throwIfAborted } from "../errors.ts";
+import { dispatch } from "../graph/dispatch.ts";
+import type { Handler } from "../graph/handler.ts";
+import { MaxManifestBytes } from "../manifest.ts";
+import { isManifestLike, isNonDistributable } from "../media-types.ts";
+import type { TransferDirection } from "../status/events.ts";
+import type { BlobStatus, StatusReporter } from "../status/reporter.ts";
+import type { Fetcher, PushOptions, Pusher } from "../transport.ts";
+import { fetchSource, memorySource } from "./metered-source.ts";
+
+export interface TransferGraphOptions {
+  reporter: StatusReporter;
+  source: Fetcher;
+  destination: Pusher;
+  direction: TransferDirection;
+  root: Descriptor;
+  /** Name to record the root under (store name or registry tag). Default: none. */
+  tag?: string;
+  handler: Handler;
+  signal: AbortSignal;
+  /** Blobs moved at once. */
+  concurrency: number;
+  /** Manifests handled at once. */
+  manifestConcurrency: number;
+  /** Repository to try cross-repository mounts from (blobs only). */
+  mountFrom?: string;
+  /** Ask the destination before moving each node. */
+  skipExisting: boolean;
+  /** Move non-distributable layers too. */
+  nonDistributable: boolean;
+}
+
+/** The blob an error belongs to, so the operation can name it in its `error` event. */
+export const failedBlob = new WeakMap<object, BlobStatus>();
+
+export async function transferGraph(o: TransferGraphOptions): Promise<void> {
+  const { reporter, source, destination, root, tag, signal } = o;
+  const blobs = new Map<string, BlobStatus>();
+  const blobOf = (d: Descriptor): BlobStatus => {
+    let b = blobs.get(d.digest);
+    if (!b) {
+      b = reporter.blob(d, o.direction, ingestRef(d));
+      blobs.set(d.digest, b);
+    }
+    return b;
+  };
+  let rootTagged = false;
+
+  const guard = async <T>(d: Descriptor, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (typeof err === "object" && err !== null && !failedBlob.has(err)) failedBlob.set(err, blobOf(d));
+      throw err;
+    }
+  };
+
+  await dispatch([root], {
+    handler: o.handler,
+    manifestConcurrency: o.manifestConcurrency,
+    blobConcurrency: o.concurrency,
+    signal,
+    load: (d, s) => guard(d, () => readManifest(source, d, s)),
+    discover: (d) => blobOf(d).waiting(),
+    skip: (d, reason) => {
+      // A fresh status: the skipped child may be reached again through another parent.
+      reporter.blob(d, o.direction, ingestRef(d)).skipped(reason);
+    },
+    enter: (d) =>
+      guard(d, async () => {
+        const b = blobOf(d);
+        if (!o.nonDistributable && isNonDistributable(d.mediaType)) {
+          b.skipped("nondistributable");
+          return false;
+        }
+        if (o.skipExisting && (await destination.exists(d, { signal }))) {
+          b.exists();
+          return false;
+        }
+        return true;
+      }),
+    leave: (d, ctx) =>
+      guard(d, async () => {
+        const b = blobOf(d);
+        const manifest = isManifestLike(d.mediaType);
+        const src = manifest ? memorySource(await ctx.content(d), b) : fetchSource(source, d, b, signal);
+        const isRoot = d.digest === root.digest;
+        const opts: PushOptions = {
+          signal,
+          onRetry: (info) => b.retrying(info),
+          ...(!manifest && o.mountFrom ? { mountFrom: o.mountFrom } : {}),
+          ...(isRoot && tag !== undefined ? { tag } : {}),
+        };
+        const outcome = await destination.push(d, src, opts);
+        if (outcome === "mounted") b.mounted(o.mountFrom ?? "");
+        else if (outcome === "exists") b.exists();
+        else b.done();
+        if (isRoot && tag !== undefined) {
+          // "exists" may mean the pusher never sent the manifest, so the tag may be missing.
+          if (outcome === "exists" && destination.tag) await destination.tag(d, tag, { signal });
+          rootTagged = true;
+        }
+      }),
+  });
+
+  if (tag !== undefined && !rootTagged) {
+    throwIfAborted(signal);
+    await guard(root, async () => {
+      if (destination.tag) {
+        await destination.tag(root, tag, { signal });
+      } else {
+        const bytes = await readManifest(source, root, signal);
+        await destination.push(root, memorySource(bytes, reporter.blob(root, o.direction, ingestRef(root))), { signal, tag });
+      }
+    });
+  }
+  if (tag !== undefined) reporter.tagged(tag, root);
+}
+
+/** Read a manifest-like document from `source`: capped at 4 MiB, size and digest checked. */
+export async function readManifest(source: Fetcher, desc: Descriptor, signal: AbortSignal): Promise<Uint8Array> {
+  if (desc.size > MaxManifestBytes) {
+    throw new InvalidManifestError(`manifest ${desc.digest} is ${desc.size} bytes, over the ${MaxManifestBytes}-byte limit`, {
+      details: { digest: desc.digest, size: desc.size },
+    });
+  }
+  const stream = await source.fetch(desc, { signal });
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      n += chunk.byteLength;
+      if (n > desc.size) throw new SizeMismatchError(`manifest ${desc.digest} is longer than ${desc.size} bytes`, { details: { digest: desc.digest } });
+      chunks.push(chunk);
+    }
+  } finally {
+    stream.destroy();
+  }
+  const bytes = Buffer.concat(chunks, n);
+  if (n !== desc.size) throw new SizeMismatchError(`manifest ${desc.digest}: got ${n} bytes, expected ${desc.size}`, { details: { digest: desc.digest } });
+  const got = digestOf(bytes, desc.digest.startsWith("sha512:") ? "sha512" : "sha256");
+  if (got !== desc.digest) throw new DigestMismatchError(`manifest has digest ${got}, expected ${desc.digest}`, { details: { digest: desc.digest, got } });
+  return bytes;
+}
