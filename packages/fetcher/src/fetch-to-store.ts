@@ -12,6 +12,7 @@ import {
   type Descriptor,
   type Fetcher,
   type Ingester,
+  type IngestManager,
   type TransferHooks,
   type Writer,
 } from "@ferry/core";
@@ -41,10 +42,33 @@ export interface FetchToStoreOptions extends TransferHooks {
  * store verifies size and digest at commit. Resolves `"exists"` when the store already had it.
  */
 export async function fetchToStore(fetcher: Fetcher, desc: Descriptor, ingester: Ingester, options: FetchToStoreOptions = {}): Promise<CopyBlobOutcome> {
+  const ref = options.ref ?? ingestRef(desc);
+  try {
+    return await fetchOnce(fetcher, desc, ingester, ref, options);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== "DigestMismatch" && code !== "SizeMismatch") throw err;
+    // The ingest holds bad bytes (corrupted in flight, or by an earlier run): drop it so nothing
+    // wrong can ever be committed, then try once more from zero.
+    const abort = (ingester as Partial<IngestManager>).abort;
+    if (typeof abort !== "function") throw err;
+    await abort.call(ingester, ref).catch(() => {});
+    if (options.signal?.aborted) throw err;
+    try {
+      return await fetchOnce(fetcher, desc, ingester, ref, options);
+    } catch (again) {
+      const c = (again as { code?: string }).code;
+      if (c === "DigestMismatch" || c === "SizeMismatch") await abort.call(ingester, ref).catch(() => {});
+      throw again;
+    }
+  }
+}
+
+async function fetchOnce(fetcher: Fetcher, desc: Descriptor, ingester: Ingester, ref: string, options: FetchToStoreOptions): Promise<CopyBlobOutcome> {
   const { signal, onRetry, onReconnect, onProgress } = options;
   let writer: Writer;
   try {
-    writer = await openWriter(ingester, { ref: options.ref ?? ingestRef(desc), total: desc.size, expected: desc.digest, signal });
+    writer = await openWriter(ingester, { ref, total: desc.size, expected: desc.digest, signal });
   } catch (err) {
     if ((err as { code?: string }).code === "AlreadyExists") return "exists";
     throw err;

@@ -200,7 +200,12 @@ export class RegistryPusher implements Pusher {
     return { location: this.#checkLocation(new URL(loc, res.url)), minChunk: Number(res.header("oci-chunk-min-length")) || undefined };
   }
 
-  /** An upload Location must stay on the registry's origin and never downgrade https. */
+  /** Credentials go to the registry's own origin only, never to an upload URL elsewhere. */
+  #foreign(url: URL): boolean {
+    return url.origin !== new URL(this.#ep.host.base).origin;
+  }
+
+  /** An upload Location must never downgrade https. */
   #checkLocation(loc: URL): URL {
     const base = new URL(this.#ep.host.base);
     if (base.protocol === "https:" && loc.protocol !== "https:") {
@@ -235,6 +240,7 @@ export class RegistryPusher implements Pusher {
       body,
       scopes: this.#scopes(),
       signal: options.signal,
+      noAuth: this.#foreign(location),
       retry: false,
       accept: (s) => s === 201 || s === 204,
       followRedirects: false,
@@ -265,6 +271,7 @@ export class RegistryPusher implements Pusher {
             body: Readable.from(reader.slice(n), { objectMode: false }).pipe(counter(offset, options.onProgress)),
             scopes: this.#scopes(),
             signal,
+            noAuth: this.#foreign(location),
             retry: false,
             accept: (s) => s === 202 || s === 416,
             followRedirects: false,
@@ -288,6 +295,7 @@ export class RegistryPusher implements Pusher {
           url: location,
           scopes: this.#scopes(),
           signal,
+          noAuth: this.#foreign(location),
           accept: (s) => s === 204 || s === 200,
         });
         discard(status);
@@ -311,6 +319,7 @@ export class RegistryPusher implements Pusher {
       headers: { "content-length": "0" },
       scopes: this.#scopes(),
       signal,
+      noAuth: this.#foreign(location),
       retry: false,
       accept: (s) => s === 201 || s === 204,
       followRedirects: false,
