@@ -30,6 +30,10 @@ export function commitCases(ctx: SuiteContext): void {
       // The ingest is gone once committed.
       await expectCode(store.status("rw-1"), "NotFound");
       expect((await store.listStatuses()).map((s) => s.ref)).not.toContain("rw-1");
+      // The ref is free for a new, empty ingest.
+      const next = await store.writer({ ref: "rw-1" });
+      expect((await next.status()).offset).toBe(0);
+      await next.close();
     });
 
     ctx.test("status while writing reports offset, total, running digest and timestamps", async (store) => {

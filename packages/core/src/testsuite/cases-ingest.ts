@@ -53,6 +53,16 @@ export function ingestCases(ctx: SuiteContext): void {
       await w2.close();
     });
 
+    ctx.test("two writers opened at once on one ref: exactly one gets it", async (store) => {
+      const results = await Promise.allSettled([store.writer({ ref: "race" }), store.writer({ ref: "race" })]);
+      const opened = results.filter((r) => r.status === "fulfilled");
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      expect(opened).toHaveLength(1);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]?.reason).toMatchObject({ code: "Locked" });
+      await (opened[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof store.writer>>>).value.close();
+    });
+
     ctx.test("abort removes the ingest; aborting a held ref is Locked", async (store) => {
       const w = await store.writer({ ref: "ab-1", total: 10 });
       await w.write(text("12345"));
