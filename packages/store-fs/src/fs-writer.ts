@@ -5,8 +5,9 @@
  * least `writeBatchBytes` (small writes cost a syscall each otherwise). Commit flushes, verifies
  * size and digest, fsyncs once, makes the file read-only and publishes it with `link(2)` into
  * `blobs/`: link fails when the target exists, so of two refs committing one digest exactly one
- * wins. The ingest directory is removed afterwards; a crash in between leaves a data file with a
- * second link, which a reopen detects and discards.
+ * wins; the loser gets `AlreadyExists` and keeps its (closed, unlocked) ingest. The winner's
+ * ingest directory is removed afterwards; a crash in between leaves a data file with a second
+ * link, which a reopen detects and discards.
  */
 import { chmod, link, mkdir, open, rename, rm, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -436,11 +437,9 @@ export class FsWriter implements Writer {
     try {
       await link(data, target);
     } catch (err) {
-      if (isEEXIST(err)) {
-        await this.#removeIngest();
-        throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref: this.ref } });
-      }
+      // Not published: the ingest stays (closed, unlocked) so the caller can abort or retry.
       await chmod(data, 0o644).catch(() => {});
+      if (isEEXIST(err)) throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref: this.ref } });
       throw err;
     }
     if (fsync) await fsyncDir(dirname(target));

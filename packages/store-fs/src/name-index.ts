@@ -64,7 +64,9 @@ export class NameIndex {
   async set(name: string, desc: Descriptor): Promise<void> {
     validateName(name);
     const entry = checkDescriptor(desc);
-    entry.annotations = { ...entry.annotations, [AnnotationRefName]: name };
+    // The caller's own ref.name annotation is kept on getName; remember that it was theirs.
+    const given = entry.annotations?.[AnnotationRefName] === name;
+    entry.annotations = { ...entry.annotations, [AnnotationRefName]: name, ...(given ? { [AnnotationRefNameGiven]: "true" } : {}) };
     await this.#modify((index) => {
       // Replace in place so the order of names stays stable; drop duplicates of the name.
       let placed = false;
@@ -126,11 +128,18 @@ function refName(desc: Descriptor): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/**
+ * Marks an index entry whose ref.name annotation came with the caller's descriptor (rare), as
+ * opposed to the usual case where ferry added it; only then is it part of the stored descriptor.
+ */
+const AnnotationRefNameGiven = "dev.ferry.ref-name-given";
+
 /** The descriptor as the caller stored it: without the ref.name annotation ferry added. */
 function stripRefName(desc: Descriptor): Descriptor {
   const out: Descriptor = { ...desc };
   if (out.annotations) {
-    const { [AnnotationRefName]: _name, ...rest } = out.annotations;
+    const { [AnnotationRefName]: name, [AnnotationRefNameGiven]: given, ...rest } = out.annotations;
+    if (given === "true" && name !== undefined) rest[AnnotationRefName] = name;
     if (Object.keys(rest).length > 0) out.annotations = rest;
     else delete out.annotations;
   }

@@ -160,12 +160,17 @@ describe("FsStore commit semantics", () => {
     expect((await stat(join(dir.path, "blobs", "sha512", digestOf(data, "sha512").slice(7)))).isFile()).toBe(true);
   });
 
-  it("existing content: AlreadyExists, and the ingest is gone", async () => {
+  it("existing content: AlreadyExists; the ingest stays, unlocked, writable and abortable", async () => {
     const data = bytes(100);
     await put(data, "first");
     const w = await store.writer({ ref: "second" });
     await w.write(data);
     expect(await codeOf(w.commit(100, digestOf(data)))).toBe("AlreadyExists");
+    expect((await store.status("second")).offset).toBe(100);
+    const idata = join(dir.path, "ingest", ingestKey("second"), "data");
+    expect((await stat(idata)).mode & 0o777).toBe(0o644);
+    expect((await stat(idata)).nlink).toBe(1);
+    await store.abort("second");
     expect(await codeOf(store.status("second"))).toBe("NotFound");
   });
 
@@ -182,6 +187,7 @@ describe("FsStore commit semantics", () => {
       expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
       for (const r of results) if (r.status === "rejected") expect(r.reason.code).toBe("AlreadyExists");
       expect((await store.info(d)).size).toBe(300_001);
+      for (const [i, r] of results.entries()) if (r.status === "rejected") await store.abort(ws[i]!.ref);
     }
     expect(await store.listStatuses()).toEqual([]);
   });
