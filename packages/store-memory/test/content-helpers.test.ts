@@ -233,6 +233,28 @@ describe("copyBlob", () => {
   });
 });
 
+describe("copyBlob abort", () => {
+  it("aborts a copy stalled waiting for the source and releases the writer", async () => {
+    const store = new MemoryStore();
+    const w = await store.writer({ ref: "stall" });
+    let pulled = false;
+    const stalled = new Readable({
+      read() {
+        if (pulled) return; // never delivers more: a hung connection
+        pulled = true;
+        this.push(Buffer.alloc(10));
+      },
+    });
+    const ac = new AbortController();
+    const copying = copyBlob(w, stalled, { size: 100, signal: ac.signal, onProgress: () => void setTimeout(() => ac.abort(), 20) });
+    expect(await codeOf(copying)).toBe("Aborted");
+    expect(stalled.destroyed).toBe(true);
+    const again = await store.writer({ ref: "stall" });
+    expect((await again.status()).offset).toBe(10);
+    await again.close();
+  });
+});
+
 describe("readBlob", () => {
   it("reads a small document", async () => {
     const store = new MemoryStore();
