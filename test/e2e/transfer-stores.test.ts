@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { copy, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
+import { collect, present, syntheticImage } from "./fixtures.ts";
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "ferry-transfer-"));
+  dirs.push(d);
+  return d;
+}
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe("copy between stores", () => {
+  it("copies memory → fs → memory with every blob and the name", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "demo:1" });
+    const dir = await tempDir();
+    const b = await openFsStore(dir);
+
+    const op1 = copy("demo:1", "demo:1", { from: a, to: b });
+    const events = collect(op1);
+    const r1 = await op1.done;
+    expect(r1.root.digest).toBe(img.root.digest);
+    expect(r1.totals.blobsDone).toBe(img.all.length);
+    expect(r1.totals.bytesTotal).toBe(img.all.reduce((n, d) => n + d.size, 0));
+    expect(r1.totals.bytesTransferred).toBe(r1.totals.bytesTotal);
+    expect((await present(b, img.all)).size).toBe(img.all.length);
+    // The layout's index.json names the root.
+    const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+    expect(index.manifests.find((m) => m.digest === img.root.digest)?.annotations?.["org.opencontainers.image.ref.name"]).toBe("demo:1");
+    const list = await events;
+    expect(list.filter((e) => e.type === "done")).toHaveLength(img.all.length);
+    expect(list.some((e) => e.type === "tagged" && e.name === "demo:1")).toBe(true);
+
+    const c = new MemoryStore();
+    const r2 = await copy("demo:1", "other", { from: b, to: c }).done;
+    expect(r2.root.digest).toBe(img.root.digest);
+    expect((await present(c, img.all)).size).toBe(img.all.length);
+    expect((await c.getName("other")).digest).toBe(img.root.digest);
+    for (const d of img.all) {
+      if (d.size < 4 * 1024 * 1024) expect(Buffer.from(await readBlob(c, d)).equals(Buffer.from(img.bytes.get(d.digest) as Uint8Array))).toBe(true);
+    }
+  });
+
+  it("moves parents only after their children", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const order: string[] = [];
+    const op = copy("x", "x", { from: a, to: new MemoryStore(), concurrency: 3 });
+    op.events.on("done", (e) => order.push(e.digest));
+    await op.done;
+    expect(order[order.length - 1]).toBe(img.root.digest);
+    img.manifests.forEach((m, i) => {
+      const at = order.indexOf(m.digest);
+      expect(at).toBeGreaterThan(order.indexOf(img.configs[i]!.digest));
+    });
+  });
+
+  it("deduplicates blobs shared by several manifests", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", sharedLayer: true, platforms: [
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64" },
+      { os: "linux", architecture: "s390x" },
+    ] });
+    const fetched: string[] = [];
+    const op = copy("x", "x", { from: a, to: new MemoryStore() });
+    const events: StatusEvent[] = [];
+    op.events.on("status", (e) => events.push(e));
+    await op.done;
+    for (const e of events) if (e.type === "waiting") fetched.push(e.digest);
+    const shared = img.layers[0]!.digest;
+    expect(fetched.filter((d) => d === shared)).toHaveLength(1);
+    expect(events.filter((e) => e.type === "done" && e.digest === shared)).toHaveLength(1);
+    expect(new Set(fetched).size).toBe(fetched.length);
+  });
+
+  it("pulls one platform (best match) or all of them", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const one = new MemoryStore();
+    const op = pull("x", { resolver: a, store: one, platform: "linux/arm64" });
+    const skipped: string[] = [];
+    op.events.on("skipped", (e) => skipped.push(`${e.reason}:${e.digest}`));
+    await op.done;
+    const have = await present(one, img.all);
+    expect(have.has(img.manifests[1]!.digest)).toBe(true);
+    expect(have.has(img.manifests[0]!.digest)).toBe(false);
+    expect(have.has(img.configs[0]!.digest)).toBe(false);
+    expect(skipped).toEqual([`platform:${img.manifests[0]!.digest}`]);
+    // The index itself is the root and is named, as containerd does.
+    expect((await one.getName("x")).digest).toBe(img.root.digest);
+
+    // A preference list with a limit of 1 picks the first preference that exists.
+    const pref = new MemoryStore();
+    await pull("x", { resolver: a, store: pref, platform: ["linux/ppc64le", "linux/amd64", "linux/arm64"] }).done;
+    const p = await present(pref, img.manifests);
+    expect([...p]).toEqual([img.manifests[0]!.digest]);
+
+    const all = new MemoryStore();
+    await pull("x", { resolver: a, store: all, platform: "all" }).done;
+    expect((await present(all, img.all)).size).toBe(img.all.length);
+  });
+
+  it("skips a sub-graph the destination already has", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const b = new MemoryStore();
+    await copy("x", "x", { from: a, to: b }).done;
+    const op = copy("x", "y", { from: a, to: b });
+    const types: string[] = [];
+    op.events.on("status", (e) => types.push(e.type));
+    const r = await op.done;
+    expect(r.totals.bytesTransferred).toBe(0);
+    expect(r.totals.blobsTotal).toBe(1); // only the root was looked at
+    expect(types).toContain("exists");
+    expect(types).not.toContain("downloading");
+    expect((await b.getName("y")).digest).toBe(img.root.digest);
+  });
+
+  it("pushes a store's graph to another store with push()", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "local" });
+    const b = new MemoryStore();
+    const r = await push("remote", { store: a, name: "local", resolver: b }).done;
+    expect(r.root.digest).toBe(img.root.digest);
+    expect((await present(b, img.all)).size).toBe(img.all.length);
+  });
+});
