@@ -1,0 +1,39 @@
+/** A tiny node:http server on 127.0.0.1 for protocol corner cases a real registry never shows. */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+}
+
+export interface StubServer {
+  host: string;
+  origin: string;
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+export async function startStub(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): Promise<StubServer> {
+  const seen: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    Promise.resolve(handler(req, res)).catch((err: unknown) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    origin: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
