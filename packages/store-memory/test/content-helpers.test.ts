@@ -219,6 +219,18 @@ describe("copyBlob", () => {
     expect((await stored(store, b.digest)).equals(b.data)).toBe(true);
   });
 
+  it("commits a complete ingest without opening the source", async () => {
+    const store = new MemoryStore();
+    const b = blob(2000);
+    await partial(store, "r", b, b.size);
+    const w = await store.writer({ ref: "r" });
+    const refuse = (): never => {
+      throw new Error("source must not be opened");
+    };
+    expect(await copyBlob(w, refuse, { size: b.size, expected: b.digest })).toBe("written");
+    expect((await stored(store, b.digest)).equals(b.data)).toBe(true);
+  });
+
   it("closes the writer even when the source fails", async () => {
     const store = new MemoryStore();
     const w = await store.writer({ ref: "r" });

@@ -34,19 +34,23 @@ export async function copyBlob(writer: Writer, source: BlobSource, options: Copy
       await writer.truncate(0);
       offset = 0;
     }
-    let stream = await openAt(source, offset, signal);
-    if (offset > 0 && stream.rangeIgnored) {
-      await writer.truncate(0);
-      offset = 0;
-    }
-    const start = offset;
-    try {
-      offset = await pump(stream, writer, offset, signal, onProgress);
-    } finally {
-      stream.destroy?.();
+    // All bytes already there (e.g. interrupted just before commit): do not open the source at
+    // all; a registry would answer a Range starting at the blob's end with 416.
+    const complete = size !== undefined && size > 0 && offset === size;
+    if (!complete) {
+      const stream = await openAt(source, offset, signal);
+      if (offset > 0 && stream.rangeIgnored) {
+        await writer.truncate(0);
+        offset = 0;
+      }
+      try {
+        offset = await pump(stream, writer, offset, signal, onProgress);
+      } finally {
+        stream.destroy?.();
+      }
     }
     if (size !== undefined && size > 0 && offset < size) {
-      throw new SizeMismatchError(`source ended after ${offset - start} of ${size - start} remaining bytes of ${writer.ref}`, {
+      throw new SizeMismatchError(`source of ${writer.ref} ended at byte ${offset} of ${size}`, {
         details: { ref: writer.ref, offset, size },
       });
     }
