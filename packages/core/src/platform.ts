@@ -205,12 +205,22 @@ export function selectManifests(
   spec: PlatformSpec | PlatformMatcher,
 ): Descriptor[] {
   const all = spec === "all";
-  const matcher = isMatcher(spec) ? spec : platformMatcher(spec);
-  const withPlatform = manifests.filter((d) => d.platform !== undefined && matcher.match(d.platform));
-  const sorted = withPlatform
-    .map((d, i) => ({ d, i }))
-    .sort((x, y) => matcher.compare(x.d.platform as Platform, y.d.platform as Platform) || x.i - y.i)
-    .map((x) => x.d);
+  let sorted: Descriptor[];
+  if (isMatcher(spec)) {
+    sorted = manifests
+      .filter((d) => d.platform !== undefined && spec.match(d.platform))
+      .map((d, i) => ({ d, i }))
+      .sort((x, y) => spec.compare(x.d.platform as Platform, y.d.platform as Platform) || x.i - y.i)
+      .map((x) => x.d);
+  } else {
+    // Rank each platform once (normalising is the costly part), then sort by rank.
+    const matcher = rankedMatcher(spec, {});
+    sorted = manifests
+      .map((d, i) => ({ d, i, r: d.platform === undefined ? -1 : matcher.rank(d.platform) }))
+      .filter((x) => x.r >= 0)
+      .sort((x, y) => x.r - y.r || x.i - y.i)
+      .map((x) => x.d);
+  }
   return all ? [...sorted, ...manifests.filter((d) => d.platform === undefined)] : sorted;
 }
 
