@@ -83,7 +83,8 @@ export interface Writer {
    * Verify and publish the data. `size`/`expected` left undefined are not checked (but a digest
    * given when the writer was opened always is). On a size or digest mismatch throws
    * `SizeMismatch`/`DigestMismatch` and keeps the ingest data so the caller can truncate or abort;
-   * when the content already exists throws `AlreadyExists`. Commit always closes the writer.
+   * when the content already exists throws `AlreadyExists` and keeps the ingest (unlocked), so the
+   * caller decides whether to `abort` it. Commit always closes the writer and releases its lock.
    */
   commit(size?: number, expected?: Digest, options?: CommitOptions): Promise<void>;
   /** Release the writer (and its lock); the ingest stays and can be resumed. Idempotent. */
