@@ -3,7 +3,7 @@
  * produce: dropped connections, ignored Range, throttling statuses, short or corrupted bodies,
  * latency and slow links. Bodies stream both ways; nothing is buffered.
  */
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent, createServer, type ClientRequest, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { InvalidArgumentError, NetworkError } from "@ferry/core";
 
@@ -36,6 +36,11 @@ export interface FaultRule {
   headers?: Record<string, string>;
   /** Remove `Range`/`If-Range` before forwarding, so the upstream answers 200 with everything. */
   ignoreRange?: boolean;
+  /**
+   * Forward only the first N bytes of the request body (an upload) to the upstream, then destroy
+   * both connections: the upstream sees an interrupted upload, the client a dropped connection.
+   */
+  dropRequestAfterBytes?: number;
   /** Forward headers and the first N body bytes, then destroy the connection. */
   dropAfterBytes?: number;
   /**
@@ -95,7 +100,7 @@ interface ActiveRule {
 
 function compile(rules: FaultRule[]): ActiveRule[] {
   return rules.map((rule) => {
-    for (const k of ["count", "dropAfterBytes", "truncateBody", "corruptByteAt", "delayMs"] as const) {
+    for (const k of ["count", "dropAfterBytes", "dropRequestAfterBytes", "truncateBody", "corruptByteAt", "delayMs"] as const) {
       const v = rule[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new InvalidArgumentError(`fault rule ${k} must be an integer >= 0, got ${v}`);
     }
@@ -167,6 +172,7 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
       delete headers.range;
       delete headers["if-range"];
     }
+    let dropped = false;
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
       const up = httpRequest({
         agent,
@@ -181,8 +187,24 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
       res.once("close", () => {
         if (!res.writableFinished) up.destroy();
       });
-      req.pipe(up);
+      if (rule.dropRequestAfterBytes === undefined) {
+        req.pipe(up);
+      } else {
+        entry.faults.push("dropRequestAfterBytes");
+        void forwardRequestPrefix(req, up, rule.dropRequestAfterBytes).then((cut) => {
+          if (!cut) return;
+          // Give the upstream a moment to take what was sent before the cut.
+          setTimeout(() => {
+            dropped = true;
+            up.destroy();
+            res.socket?.destroy();
+            res.destroy();
+            reject(new NetworkError("request body dropped by fault rule"));
+          }, 50);
+        }, reject);
+      }
     }).catch((e: unknown) => {
+      if (dropped) return undefined;
       entry.status = 502;
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`fault proxy: upstream error: ${(e as Error).message}`);
@@ -266,6 +288,45 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
       }));
     },
   };
+}
+
+/**
+ * Forward the request body to the upstream until `limit` bytes went out; then stop reading and
+ * resolve true once those bytes reached the socket. Resolves false (upload finished normally)
+ * when the body is shorter than `limit`.
+ */
+function forwardRequestPrefix(req: IncomingMessage, up: ClientRequest, limit: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    if (limit === 0) {
+      req.pause();
+      up.flushHeaders();
+      resolve(true);
+      return;
+    }
+    const onData = (c: Buffer): void => {
+      const part = c.subarray(0, limit - sent);
+      sent += part.length;
+      if (sent < limit) {
+        if (!up.write(part)) {
+          req.pause();
+          up.once("drain", () => req.resume());
+        }
+        return;
+      }
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.pause();
+      up.write(part, () => resolve(true));
+    };
+    const onEnd = (): void => {
+      up.end();
+      resolve(false);
+    };
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", reject);
+  });
 }
 
 function forwardHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {

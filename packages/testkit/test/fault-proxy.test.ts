@@ -162,6 +162,22 @@ describeWithRegistry("startFaultProxy against docker-registry", (ctx) => {
     expect(sha(r.body)).toBe(digest);
   });
 
+  it("dropRequestAfterBytes forwards part of an upload, then cuts both connections", async () => {
+    proxy.setRules([{ method: "PATCH", count: 1, dropRequestAfterBytes: 100_000 }]);
+    const start = await call(`${proxy.url}/v2/faults/blobs/uploads/`, "POST", { "content-length": "0" });
+    const loc = String(start.headers.location);
+    const patch = await call(loc, "PATCH", { "content-type": "application/octet-stream", "content-length": String(SIZE) }, blob).catch(
+      (e: unknown) => e,
+    );
+    expect(patch).toBeInstanceOf(Error);
+    expect(proxy.requests.at(-1)).toMatchObject({ method: "PATCH", status: 0, faults: ["dropRequestAfterBytes"] });
+    // The registry got exactly the prefix; distribution 2.8 then refuses to resume that session.
+    expect(ctx.registry.readLog()).toMatch(/client disconnected during blob PATCH.*copied=100000/);
+    const status = await call(loc);
+    expect(status.status).toBe(404);
+    expect(JSON.parse(status.body.toString()).errors[0].code).toBe("BLOB_UPLOAD_INVALID");
+  });
+
   it("rejects nonsense rules", () => {
     expect(() => proxy.setRules([{ dropAfterBytes: -1 }])).toThrow(/dropAfterBytes/);
     expect(() => proxy.setRules([{ rateBytesPerSec: 0 }])).toThrow(/rateBytesPerSec/);
