@@ -15,7 +15,7 @@ export interface StubServer {
   close(): Promise<void>;
 }
 
-export async function startStub(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): Promise<StubServer> {
+export async function startStub(handler: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<StubServer> {
   const seen: SeenRequest[] = [];
   const server = createServer((req, res) => {
     seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
