@@ -41,6 +41,13 @@ export interface FaultRule {
    * both connections: the upstream sees an interrupted upload, the client a dropped connection.
    */
   dropRequestAfterBytes?: number;
+  /** Destroy the connection without any response (the client sees a reset or "socket hang up"). */
+  hangUp?: boolean;
+  /**
+   * Forward headers and the first N body bytes, then send nothing more while keeping the
+   * connection open, until the client gives up or the proxy stops: a stalled transfer.
+   */
+  stallAfterBytes?: number;
   /** Forward headers and the first N body bytes, then destroy the connection. */
   dropAfterBytes?: number;
   /**
@@ -89,7 +96,8 @@ export interface FaultProxy {
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are per connection and never forwarded.
-const HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+// `expect` is answered by this server already.
+const HOP = new Set(["expect", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
 
 interface ActiveRule {
   rule: FaultRule;
@@ -100,7 +108,7 @@ interface ActiveRule {
 
 function compile(rules: FaultRule[]): ActiveRule[] {
   return rules.map((rule) => {
-    for (const k of ["count", "dropAfterBytes", "dropRequestAfterBytes", "truncateBody", "corruptByteAt", "delayMs"] as const) {
+    for (const k of ["count", "dropAfterBytes", "dropRequestAfterBytes", "stallAfterBytes", "truncateBody", "corruptByteAt", "delayMs"] as const) {
       const v = rule[k];
       if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new InvalidArgumentError(`fault rule ${k} must be an integer >= 0, got ${v}`);
     }
@@ -141,6 +149,11 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     if (rule.delayMs) {
       entry.faults.push("delayMs");
       await sleep(rule.delayMs);
+    }
+    if (rule.hangUp) {
+      entry.faults.push("hangUp");
+      req.socket.destroy();
+      return;
     }
     if (rule.status !== undefined) {
       entry.faults.push("status");
@@ -216,12 +229,13 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     const loc = upstream.headers.location;
     if (typeof loc === "string" && loc.startsWith(target.origin)) out.location = selfOrigin + loc.slice(target.origin.length);
     Object.assign(out, rule.headers);
-    const cut = rule.truncateBody ?? rule.dropAfterBytes;
+    const cut = rule.truncateBody ?? rule.dropAfterBytes ?? rule.stallAfterBytes;
     if (rule.truncateBody !== undefined) {
       entry.faults.push("truncateBody");
       out.connection = "close";
     }
     if (rule.dropAfterBytes !== undefined) entry.faults.push("dropAfterBytes");
+    if (rule.stallAfterBytes !== undefined) entry.faults.push("stallAfterBytes");
     if (rule.corruptByteAt !== undefined) entry.faults.push("corruptByteAt");
     if (rule.rateBytesPerSec !== undefined) entry.faults.push("rateBytesPerSec");
     entry.status = upstream.statusCode ?? 502;
@@ -257,6 +271,12 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
       await flushed(res);
       res.socket?.destroy();
       res.destroy();
+      return;
+    }
+    if (cut !== undefined && offset >= cut && rule.stallAfterBytes !== undefined) {
+      upstream.destroy();
+      // Hold the response open; the client's own timeout (or stop()) ends it.
+      if (!res.destroyed) await new Promise<void>((resolve) => res.once("close", () => resolve()));
       return;
     }
     if (cut !== undefined && offset >= cut) upstream.destroy();

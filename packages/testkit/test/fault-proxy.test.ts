@@ -178,6 +178,39 @@ describeWithRegistry("startFaultProxy against docker-registry", (ctx) => {
     expect(JSON.parse(status.body.toString()).errors[0].code).toBe("BLOB_UPLOAD_INVALID");
   });
 
+  it("hangUp closes the connection without a response", async () => {
+    proxy.setRules([{ hangUp: true, count: 1 }]);
+    await expect(call(blobUrl)).rejects.toThrow();
+    expect(proxy.requests.at(-1)).toMatchObject({ status: 0, faults: ["hangUp"] });
+    expect((await call(blobUrl)).status).toBe(200);
+  });
+
+  it("stallAfterBytes sends a prefix and then nothing, keeping the connection open", async () => {
+    proxy.setRules([{ stallAfterBytes: 20_000 }]);
+    const got = await new Promise<{ bytes: number; ended: boolean }>((resolve) => {
+      const req = request(blobUrl, { agent }, (res) => {
+        let bytes = 0;
+        let ended = false;
+        res.on("data", (c: Buffer) => {
+          bytes += c.length;
+          if (bytes >= 20_000) {
+            // Give a broken proxy the chance to send more (or end) before looking.
+            setTimeout(() => {
+              resolve({ bytes, ended });
+              req.destroy();
+            }, 300);
+          }
+        });
+        res.on("end", () => (ended = true));
+        res.on("error", () => undefined);
+      });
+      req.on("error", () => undefined);
+      req.end();
+    });
+    expect(got).toEqual({ bytes: 20_000, ended: false });
+    expect(proxy.requests.at(-1)!.faults).toEqual(["stallAfterBytes"]);
+  });
+
   it("rejects nonsense rules", () => {
     expect(() => proxy.setRules([{ dropAfterBytes: -1 }])).toThrow(/dropAfterBytes/);
     expect(() => proxy.setRules([{ rateBytesPerSec: 0 }])).toThrow(/rateBytesPerSec/);
