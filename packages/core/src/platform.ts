@@ -23,6 +23,7 @@ export interface PlatformMatcher {
    * True when `a` is preferred over `b` (both are usually already matching). Earlier specs in a
    * list win; within one spec an exact platform beats a compatible one (arm64/v8 before arm/v7,
    * amd64/v3 before amd64/v2 before 386). Non-matching platforms rank after matching ones.
+   * Ranks are cached per platform object: do not mutate a platform between calls.
    */
   less(a: Platform, b: Platform): boolean;
   /** `Array.prototype.sort` comparator built on {@link less}: best first. */
@@ -232,9 +233,16 @@ interface RankedMatcher extends PlatformMatcher {
 }
 
 function build(rank: (p: Platform) => number): RankedMatcher {
+  // Sorting calls less() O(n log n) times on the same objects; rank each object once.
+  const cache = new WeakMap<Platform, number>();
   const key = (p: Platform): number => {
-    const r = rank(p);
-    return r < 0 ? Number.POSITIVE_INFINITY : r;
+    let k = cache.get(p);
+    if (k === undefined) {
+      const r = rank(p);
+      k = r < 0 ? Number.POSITIVE_INFINITY : r;
+      cache.set(p, k);
+    }
+    return k;
   };
   return {
     rank,
