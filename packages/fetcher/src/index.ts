@@ -19,3 +19,4 @@ export type {
 } from "./options.ts";
 export { DEFAULT_MAX_MANIFEST_BYTES } from "./options.ts";
 export * from "./reference.ts";
+export * from "./auth/index.ts";
