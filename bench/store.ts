@@ -1,0 +1,103 @@
+/**
+ * `pnpm bench:store [SIZE_MIB] [RUNS]`: ingest one large generated file into store-fs and
+ * compare with `sha256sum` of the same file.
+ *
+ * The file (default 1024 MiB) is generated once in a temp dir and read back in 1 MiB chunks
+ * into an FsStore writer, which hashes (node:crypto), writes to its ingest and commits (one
+ * fsync, link into blobs/). `sha256sum` only reads and hashes, so the ratio ferry/sha256sum
+ * shows what the store costs on top of hashing. Both read the file from the page cache after a
+ * warm-up read. Medians of RUNS (default 3). `--wasm` also measures the hash-wasm digesters
+ * with checkpoints. The machine is shared: numbers are rough.
+ */
+import { spawnSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DigesterFactory } from "../packages/core/src/index.ts";
+import { hashWasmDigesters, openFsStore } from "../packages/store-fs/src/index.ts";
+
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const sizeMiB = Number(positional[0] ?? 1024);
+const runs = Number(positional[1] ?? 3);
+const withWasm = process.argv.includes("--wasm");
+const CHUNK = 1024 * 1024;
+const size = sizeMiB * CHUNK;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+
+async function generate(path: string): Promise<void> {
+  const fh = await open(path, "w");
+  const buf = Buffer.alloc(CHUNK);
+  randomFillSync(buf);
+  for (let i = 0; i < sizeMiB; i++) {
+    buf.writeUInt32LE(i, 0); // every MiB differs
+    await fh.write(buf, 0, CHUNK, i * CHUNK);
+  }
+  await fh.close();
+}
+
+function timeSha256sum(path: string): { ms: number; digest: string } {
+  const t0 = performance.now();
+  const r = spawnSync("sha256sum", [path], { encoding: "utf8" });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`sha256sum failed: ${r.stderr}`);
+  return { ms, digest: `sha256:${r.stdout.split(" ")[0]}` };
+}
+
+async function timeFerry(path: string, root: string, digesters?: DigesterFactory): Promise<{ ms: number; digest: string }> {
+  await rm(root, { recursive: true, force: true });
+  const store = await openFsStore(root, digesters ? { digesters } : {});
+  const t0 = performance.now();
+  const src = await open(path, "r");
+  const w = await store.writer({ ref: "bench", total: size });
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let off = 0; off < size; ) {
+    const { bytesRead } = await src.read(buf, 0, CHUNK, off);
+    if (bytesRead === 0) break;
+    await w.write(buf.subarray(0, bytesRead));
+    off += bytesRead;
+  }
+  await src.close();
+  const digest = w.digest();
+  await w.commit(size, digest);
+  const ms = performance.now() - t0;
+  return { ms, digest };
+}
+
+const dir = await mkdtemp(join(tmpdir(), "ferry-bench-store-"));
+try {
+  const file = join(dir, "input.bin");
+  console.log(`generating ${sizeMiB} MiB in ${file} …`);
+  await generate(file);
+  timeSha256sum(file); // warm the page cache
+
+  const sums: number[] = [];
+  const ferry: number[] = [];
+  const wasm: number[] = [];
+  let want = "";
+  for (let i = 0; i < runs; i++) {
+    const s = timeSha256sum(file);
+    want = s.digest;
+    sums.push(s.ms);
+    const f = await timeFerry(file, join(dir, "store"));
+    if (f.digest !== want) throw new Error(`digest mismatch: ferry ${f.digest}, sha256sum ${want}`);
+    ferry.push(f.ms);
+    if (withWasm) {
+      const h = await timeFerry(file, join(dir, "store"), hashWasmDigesters);
+      if (h.digest !== want) throw new Error(`digest mismatch (hash-wasm): ${h.digest}`);
+      wasm.push(h.ms);
+    }
+    console.log(`run ${i + 1}/${runs}: sha256sum ${mbps(size, s.ms).toFixed(0)} MB/s, ferry store-fs ${mbps(size, f.ms).toFixed(0)} MB/s${withWasm ? `, hash-wasm ${mbps(size, wasm.at(-1)!).toFixed(0)} MB/s` : ""}`);
+  }
+  const sMB = mbps(size, median(sums));
+  const fMB = mbps(size, median(ferry));
+  console.log(`\n${sizeMiB} MiB, median of ${runs} runs, 1 MiB chunks, fsync at commit`);
+  console.log(`sha256sum (read + hash):              ${sMB.toFixed(0)} MB/s`);
+  console.log(`ferry store-fs (hash + write + commit): ${fMB.toFixed(0)} MB/s`);
+  if (withWasm) console.log(`ferry store-fs with hash-wasm:          ${mbps(size, median(wasm)).toFixed(0)} MB/s`);
+  console.log(`ratio ferry/sha256sum: ${(fMB / sMB).toFixed(2)}`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
