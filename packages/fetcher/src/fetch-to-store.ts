@@ -17,7 +17,7 @@ import {
   type Writer,
 } from "@ferry/core";
 import { discard } from "./http-client.ts";
-import { rangeChunks, type RangeOpener } from "./read-seeker.ts";
+import { RangeReadable, type RangeOpener } from "./read-seeker.ts";
 import { RegistryFetcher } from "./fetcher.ts";
 
 export interface FetchToStoreOptions extends TransferHooks {
@@ -119,7 +119,7 @@ async function parallelInto(writer: Writer, open: RangeOpener, desc: Descriptor,
       return "ignored";
     }
     const parts: Uint8Array[] = [];
-    for await (const c of rangeChunks(open, { start: s, end: e, first, signal: inner.signal, ...hooks })) parts.push(c);
+    for await (const c of new RangeReadable(open, { start: s, end: e, first, signal: inner.signal, ...hooks })) parts.push(c as Uint8Array);
     return parts;
   };
 

@@ -16,7 +16,7 @@ import {
 import type { TransportContext } from "./context.ts";
 import { errorRank, type RepositoryEndpoint } from "./endpoint.ts";
 import type { HttpResponse } from "./http-client.ts";
-import { byteStream, HttpReadSeeker, rangeChunks, type RangeOpener } from "./read-seeker.ts";
+import { HttpReadSeeker, RangeReadable, type RangeOpener } from "./read-seeker.ts";
 
 const ACCEPT_MANIFESTS = ManifestAcceptTypes.join(", ");
 
@@ -40,23 +40,21 @@ export class RegistryFetcher implements Fetcher {
     if (offset >= desc.size) {
       // Nothing left to read; a zero-size descriptor still has to name the empty content.
       const verify = desc.size === 0 ? { digest: desc.digest, size: 0 } : undefined;
-      return byteStream(rangeChunks(this.opener(desc), { start: offset, end: offset, verify }));
+      return new RangeReadable(this.opener(desc), { start: offset, end: offset, verify });
     }
     const open = this.opener(desc);
     const hooks: TransferHooks = { onRetry: options.onRetry, onReconnect: options.onReconnect };
     const first = await open(offset, desc.size, signal, hooks);
     const ignored = offset > 0 && first.status === 200;
     const start = ignored ? 0 : offset;
-    const stream: FetchStream = byteStream(
-      rangeChunks(open, {
-        start,
-        end: desc.size,
-        signal,
-        first,
-        verify: start === 0 ? { digest: desc.digest, size: desc.size } : undefined,
-        ...hooks,
-      }),
-    );
+    const stream: FetchStream = new RangeReadable(open, {
+      start,
+      end: desc.size,
+      signal,
+      first,
+      verify: start === 0 ? { digest: desc.digest, size: desc.size } : undefined,
+      ...hooks,
+    });
     if (ignored) stream.rangeIgnored = true;
     return stream;
   }
