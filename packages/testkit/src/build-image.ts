@@ -12,6 +12,7 @@ import { createGzip } from "node:zlib";
 import {
   AnnotationRefName,
   InvalidArgumentError,
+  abortError,
   MediaTypes,
   digestHex,
   digestOf,
@@ -149,8 +150,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltLayou
   const jobs = platforms.flatMap((_, p) => Array.from({ length: layers }, (_, n) => ({ p, n })));
   const results = new Map<string, { desc: Descriptor; diffId: Digest }>();
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
+    while (next < jobs.length && !failed) {
       const job = jobs[next++]!;
       throwIfAborted(signal);
       const label = `layer/${job.p}/${job.n + 1}`;
@@ -166,7 +168,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltLayou
       results.set(label, built);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  const guarded = (): Promise<void> =>
+    worker().catch((e: unknown) => {
+      failed = true; // stop the other workers from starting new layers
+      throw e;
+    });
+  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, guarded));
 
   const images: BuiltImage[] = [];
   for (const [p, platform] of platforms.entries()) {
@@ -262,6 +269,7 @@ async function writeLayer(blobs: string, job: LayerJob): Promise<{ desc: Descrip
     return { desc: { mediaType: job.mediaType, digest, size }, diffId };
   } catch (e) {
     await rm(tmp, { force: true });
+    if (job.signal?.aborted) throw abortError(job.signal);
     throw e;
   }
 }

@@ -126,7 +126,9 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
   if (target.protocol !== "http:") throw new InvalidArgumentError(`fault proxy target must be http://, got ${options.target}`);
   let active = compile(options.rules ?? []);
   const requests: ProxyLogEntry[] = [];
-  const agent = new Agent({ keepAlive: true });
+  // A fresh upstream connection per request: a reused socket the registry just closed would
+  // surface as a spurious 502 in someone's test.
+  const agent = new Agent({ keepAlive: false });
   let selfOrigin = "";
 
   const server = createServer((req, res) => {

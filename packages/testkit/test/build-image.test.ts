@@ -134,6 +134,16 @@ describe("buildImage", () => {
     });
   });
 
+  it("stops mid-build on abort with an Aborted error and leaves no temp files", async () => {
+    const ac = new AbortController();
+    const dir = join(await tempDir(), "l");
+    const p = buildImage({ dir, layers: 4, layerSize: 32 << 20, gzipLevel: 1, concurrency: 1, signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await expect(p).rejects.toMatchObject({ code: "Aborted" });
+    const left = await import("node:fs/promises").then((fs) => fs.readdir(join(dir, "blobs", "sha256")));
+    expect(left.filter((n) => n.startsWith(".tmp-"))).toEqual([]);
+  });
+
   it.runIf(requireTools("umoci"))("unpacks with umoci into the expected file", async () => {
     const base = await tempDir();
     const built = await buildImage({ dir: join(base, "layout"), layers: 2, layerSize: 3000, name: "t" });
