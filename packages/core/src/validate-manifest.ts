@@ -203,6 +203,7 @@ export function parseImageConfig(bytes: Uint8Array | string, options: ParseImage
 
 function hintKind(raw: string | undefined): { mediaType: string; kind: "index" | "manifest" } | undefined {
   if (raw === undefined) return undefined;
+  if (typeof raw !== "string") fail("manifest", "mediaType", `expected media type must be a string, got ${show(raw)}`);
   const mt = (raw.split(";")[0] ?? "").trim().toLowerCase();
   if (GENERIC_MEDIA_TYPES.has(mt)) return undefined;
   if (DOCKER_SCHEMA1_MEDIA_TYPES.has(mt)) {
