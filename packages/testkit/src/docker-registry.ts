@@ -95,13 +95,14 @@ export async function startDockerRegistry(options: StartDockerRegistryOptions = 
         if (!(e instanceof PortInUse)) throw e;
       }
     }
-    throw lastError;
+    throw new UnavailableError(`docker-registry could not bind a port after ${attempts} attempt(s)`, { cause: lastError });
   } catch (e) {
     await rm(dataDir, { recursive: true, force: true });
     throw e;
   }
 }
 
+/** Internal signal: the port was taken; never escapes startDockerRegistry. */
 class PortInUse extends Error {}
 
 async function authConfig(auth: StartDockerRegistryOptions["auth"], dataDir: string): Promise<string> {

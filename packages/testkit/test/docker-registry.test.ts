@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { hasCode } from "@ferry/core";
 import { describeWithRegistry, hasTool, requireTools, runTool, startDockerRegistry } from "../src/index.ts";
@@ -71,6 +72,17 @@ describe.runIf(requireTools("docker-registry", "htpasswd"))("startDockerRegistry
       await reg.stop();
     } finally {
       delete process.env.REGISTRY_HTTP_ADDR;
+    }
+  });
+
+  it("fails with Unavailable when the fixed port is taken", async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", () => r()));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      await expect(startDockerRegistry({ port })).rejects.toMatchObject({ code: "Unavailable" });
+    } finally {
+      blocker.close();
     }
   });
 
