@@ -147,6 +147,7 @@ export class FsStore implements ContentStore {
     }
     try {
       const st = await fh.stat();
+      if (!st.isFile()) throw notFound(desc.digest); // a directory or device squatting on a blob path
       return new FsReaderAt(fh, st.size);
     } catch (err) {
       await fh.close();

@@ -293,8 +293,9 @@ export class FsWriter implements Writer {
       if (size !== 0) throw new InvalidArgumentError(`only truncate(0) is supported, got ${size}`);
       if (this.#closed) throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
       const fh = this.#fh!;
-      await fh.truncate(0);
+      // Checkpoint first: a crash in between must not leave a state that claims old bytes.
       await rm(ingestFile(this.#dir, "hashState"), { force: true });
+      await fh.truncate(0);
       this.#digester = await newDigester(this.#ctx.digesters, this.#algorithm);
       this.#staged = 0;
       this.#offset = 0;
@@ -525,7 +526,11 @@ async function rebuildDigester(
       }
     }
   }
-  digester ??= await newDigester(factory, algorithm);
+  if (digester === undefined) {
+    // An unusable checkpoint must not be picked up by a later reopen either.
+    await rm(ingestFile(dir, "hashState"), { force: true });
+    digester = await newDigester(factory, algorithm);
+  }
   await hashRange(fh, digester, restored, offset, signal);
   return { digester, restored };
 }

@@ -3,7 +3,7 @@ import { readFile, readdir, stat, writeFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { digestOf, type Digest, type Info } from "@ferry/core";
-import { FsStore, openFsStore, ingestKey } from "../src/index.ts";
+import { FsStore, hashWasmDigesters, openFsStore, ingestKey, type FsWriter } from "../src/index.ts";
 import { bytes, codeOf, tempDir } from "./helpers.ts";
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -213,13 +213,35 @@ describe("FsStore resume", () => {
     const before = await w.status();
     const digest = w.digest();
     await w.close();
-    const w2 = (await store.writer({ ref: "resume", total: 50_000 })) as import("../src/index.ts").FsWriter;
+    const w2 = (await store.writer({ ref: "resume", total: 50_000 })) as FsWriter;
     expect(await w2.status()).toEqual(before);
     expect(await store.status("resume")).toEqual(before);
     expect(w2.digest()).toBe(digest);
     expect(w2.resumed).toEqual({ offset: 20_000, restoredFromCheckpoint: 0 });
     await w2.write(data.subarray(20_000));
     await w2.commit(50_000, digestOf(data));
+  });
+
+  it("hash-wasm: close checkpoints the hash state; a reopen loads it; a corrupt state falls back to re-hashing", async () => {
+    const opts = { fsync: false, digesters: hashWasmDigesters, checkpointBytes: 64 * 1024, writeBatchBytes: 16 * 1024 };
+    const s = await openFsStore(dir.path, opts);
+    const data = bytes(300_000);
+    const w = await s.writer({ ref: "wasm" });
+    await w.write(data.subarray(0, 100_000));
+    await w.write(data.subarray(100_000, 200_001));
+    await w.close();
+    const statePath = join(dir.path, "ingest", ingestKey("wasm"), "hashstate");
+    expect(JSON.parse(await readFile(statePath, "utf8")).offset).toBe(200_001);
+    const w2 = (await s.writer({ ref: "wasm" })) as FsWriter;
+    expect(w2.resumed).toEqual({ offset: 200_001, restoredFromCheckpoint: 200_001 });
+    expect(w2.digest()).toBe(digestOf(data.subarray(0, 200_001)));
+    await w2.close();
+    await writeFile(statePath, JSON.stringify({ algorithm: "sha256", offset: 1000, state: Buffer.from("garbage").toString("base64") }));
+    const w3 = (await s.writer({ ref: "wasm" })) as FsWriter;
+    expect(w3.resumed.restoredFromCheckpoint).toBe(0);
+    expect(w3.digest()).toBe(digestOf(data.subarray(0, 200_001)));
+    await w3.write(data.subarray(200_001));
+    await w3.commit(300_000, digestOf(data));
   });
 
   it("refuses a reopen with a different total or expected digest", async () => {
