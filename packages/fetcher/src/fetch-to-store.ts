@@ -83,7 +83,12 @@ async function fetchOnce(fetcher: Fetcher, desc: Descriptor, ingester: Ingester,
       throw err;
     }
   }
-  return copyBlob(writer, (offset) => fetcher.fetch(desc, { offset, signal, onRetry, onReconnect }), {
+  // The writer was opened with the expected digest and commit checks it: no need to hash twice.
+  const open = (offset: number) =>
+    fetcher instanceof RegistryFetcher
+      ? fetcher.fetch(desc, { offset, signal, onRetry, onReconnect, verify: false })
+      : fetcher.fetch(desc, { offset, signal, onRetry, onReconnect });
+  return copyBlob(writer, open, {
     size: desc.size,
     expected: desc.digest,
     signal,
@@ -119,7 +124,7 @@ async function parallelInto(writer: Writer, open: RangeOpener, desc: Descriptor,
       return "ignored";
     }
     const parts: Uint8Array[] = [];
-    for await (const c of new RangeReadable(open, { start: s, end: e, first, signal: inner.signal, ...hooks })) parts.push(c as Uint8Array);
+    for await (const c of new RangeReadable(open, { start: s, end: e, first, blobSize: desc.size, signal: inner.signal, ...hooks })) parts.push(c as Uint8Array);
     return parts;
   };
 

@@ -2,6 +2,7 @@
 export { createRegistryResolver, RegistryResolver, manifestMediaType, parseNextLink } from "./resolver.ts";
 export type { FetchedManifest, ListOptions, ReferrersOptions, SignalOption } from "./resolver.ts";
 export { RegistryFetcher } from "./fetcher.ts";
+export type { RegistryFetchOptions } from "./fetcher.ts";
 export { RegistryPusher } from "./pusher.ts";
 export { HttpReadSeeker, parseContentRange, MAX_REOPENS_WITHOUT_PROGRESS } from "./read-seeker.ts";
 export { fetchToStore } from "./fetch-to-store.ts";

@@ -36,6 +36,8 @@ export interface RangeStreamOptions extends TransferHooks {
   first?: HttpResponse;
   /** Verify size and digest at the end (only meaningful when the stream covers the whole blob). */
   verify?: { digest: Digest; size: number };
+  /** The blob's size: a 200's Content-Length must equal it. Default: `verify.size` when given. */
+  blobSize?: number;
   /** Called once when a server answers a ranged GET with the whole blob. */
   onRangeIgnored?: () => void;
 }
@@ -157,10 +159,11 @@ export class RangeReadable extends Readable {
       this.#opts.onRangeIgnored?.();
     }
     const len = res.header("content-length");
-    if (len !== undefined && verify && Number(len) !== verify.size) {
+    const size = this.#opts.blobSize ?? verify?.size;
+    if (len !== undefined && size !== undefined && Number(len) !== size) {
       discard(res);
-      throw new SizeMismatchError(`GET ${redactUrl(res.url)}: Content-Length ${len} but the descriptor says ${verify.size}`, {
-        details: { expected: verify.size, actual: Number(len), url: redactUrl(res.url) },
+      throw new SizeMismatchError(`GET ${redactUrl(res.url)}: Content-Length ${len} but the descriptor says ${size}`, {
+        details: { expected: size, actual: Number(len), url: redactUrl(res.url) },
       });
     }
     return at;
@@ -293,6 +296,7 @@ export class HttpReadSeeker implements ReaderAt {
       start,
       end,
       signal,
+      blobSize: this.size,
       ...this.#hooks,
       onRangeIgnored: () => {
         this.rangeIgnored = true;
