@@ -5,6 +5,7 @@
  */
 import { Agent, createServer, type ClientRequest, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { pipeline } from "node:stream/promises";
 import { InvalidArgumentError, NetworkError } from "@ferry/core";
 
 /**
@@ -244,6 +245,12 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     res.writeHead(entry.status, upstream.statusMessage, out);
     res.flushHeaders();
 
+    if (cut === undefined && rule.corruptByteAt === undefined && rule.rateBytesPerSec === undefined) {
+      // Nothing to do to the body: let the streams move it (noticeably faster than a JS loop).
+      upstream.on("data", (c: Buffer) => (entry.bytes += c.length));
+      await pipeline(upstream, res);
+      return;
+    }
     const limiter = rule.rateBytesPerSec === undefined ? undefined : new RateLimiter(rule.rateBytesPerSec);
     let offset = 0;
     for await (const raw of upstream as AsyncIterable<Buffer>) {
