@@ -1,9 +1,15 @@
 /** Small synthetic images written straight into a content store, for orchestration tests. */
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type ContentStore,
   type Descriptor,
+  type FetchOptions,
+  type FetchStream,
+  LocalFetcher,
+  LocalResolver,
+  type Resolver,
   type Platform,
   type StatusEvent,
   MediaTypes,
@@ -108,4 +114,72 @@ export function collect(op: { status$: { subscribe(o: { next(e: StatusEvent): vo
   return new Promise((resolve) => {
     op.status$.subscribe({ next: (e) => out.push(e), error: () => resolve(out), complete: () => resolve(out) });
   });
+}
+
+export interface FaultPlan {
+  /** Fail the fetch of these digests with `error` once `after` bytes of this fetch went out. */
+  fail?: Map<string, { after: number; error: Error; when?: Promise<void> }>;
+  /** Deliver only `after` bytes of these digests, then hang until the fetch is aborted. */
+  stall?: Map<string, number>;
+  /** Re-chunk every stream into pieces of this size, so progress is observable. Default 16 KiB. */
+  chunk?: number;
+  /** Wait this long before each chunk. Default 0. */
+  delayMs?: number;
+  /** Every fetch made: digest and offset. */
+  calls?: Array<{ digest: string; offset: number }>;
+  /** Pretend Range is unsupported: always start from 0 and flag `rangeIgnored`. */
+  ignoreRange?: boolean;
+}
+
+/** A resolver over a store whose fetches misbehave as planned. */
+export function faultyResolver(store: ContentStore, plan: FaultPlan): Resolver {
+  const inner = new LocalResolver(store);
+  const fetcher = new LocalFetcher(store);
+  const chunk = plan.chunk ?? 16 * 1024;
+  return {
+    resolve: (ref, o) => inner.resolve(ref, o),
+    pusher: (name) => inner.pusher(name),
+    async fetcher() {
+      return {
+        async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<FetchStream> {
+          const signal = options.signal;
+          const offset = plan.ignoreRange ? 0 : (options.offset ?? 0);
+          plan.calls?.push({ digest: desc.digest, offset: options.offset ?? 0 });
+          const upstream = await fetcher.fetch(desc, { ...options, offset });
+          const fail = plan.fail?.get(desc.digest);
+          const stall = plan.stall?.get(desc.digest);
+          async function* gen(): AsyncGenerator<Buffer> {
+            let sent = 0;
+            for await (const piece of upstream as AsyncIterable<Buffer>) {
+              for (let i = 0; i < piece.byteLength; i += chunk) {
+                let part = piece.subarray(i, i + chunk);
+                if (stall !== undefined && sent + part.byteLength > stall) {
+                  part = part.subarray(0, stall - sent);
+                  if (part.byteLength > 0) yield part;
+                  sent += part.byteLength;
+                  await new Promise((_, reject) => {
+                    if (signal?.aborted) reject(signal.reason);
+                    signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+                  });
+                }
+                if (fail && sent + part.byteLength > fail.after) {
+                  const head = part.subarray(0, Math.max(0, fail.after - sent));
+                  if (head.byteLength > 0) yield head;
+                  await fail.when;
+                  throw fail.error;
+                }
+                if (plan.delayMs) await sleep(plan.delayMs, undefined, { signal });
+                sent += part.byteLength;
+                yield part;
+              }
+            }
+          }
+          const out = Readable.from(gen(), { objectMode: false }) as FetchStream;
+          if (plan.ignoreRange && (options.offset ?? 0) > 0) out.rangeIgnored = true;
+          out.once("close", () => upstream.destroy());
+          return out;
+        },
+      };
+    },
+  };
 }

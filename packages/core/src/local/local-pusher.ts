@@ -6,6 +6,12 @@ import type { Descriptor } from "../descriptor.ts";
 import { hasCode, isAlreadyExists, isNotFound, throwIfAborted } from "../errors.ts";
 import type { PushOptions, PushOutcome, PushSource, Pusher } from "../transport.ts";
 
+/** Push options a store destination understands in addition to the transport's. */
+export interface LocalPushOptions extends PushOptions {
+  /** Called when a partial ingest is found and the write continues at `offset` (> 0). */
+  onResumed?(offset: number): void;
+}
+
 /**
  * A {@link Pusher} into a content store: every blob goes through a resumable ingest keyed by
  * {@link ingestRef}, so an interrupted transfer continues from the ingest's offset (the source is
@@ -22,7 +28,7 @@ export class LocalPusher implements Pusher {
     return has(this.#store, desc, options.signal);
   }
 
-  async push(desc: Descriptor, source: PushSource, options: PushOptions = {}): Promise<PushOutcome> {
+  async push(desc: Descriptor, source: PushSource, options: LocalPushOptions = {}): Promise<PushOutcome> {
     const { signal } = options;
     const outcome = await this.#write(desc, source, options);
     if (options.tag !== undefined) {
@@ -37,7 +43,7 @@ export class LocalPusher implements Pusher {
     await this.#store.setName(tag, desc);
   }
 
-  async #write(desc: Descriptor, source: PushSource, options: PushOptions): Promise<PushOutcome> {
+  async #write(desc: Descriptor, source: PushSource, options: LocalPushOptions): Promise<PushOutcome> {
     const { signal, onProgress } = options;
     if (await has(this.#store, desc, signal)) return "exists";
     const ref = ingestRef(desc);
@@ -57,6 +63,7 @@ export class LocalPusher implements Pusher {
       return "exists";
     }
     const resumedFrom = (await writer.status()).offset;
+    if (resumedFrom > 0) options.onResumed?.(resumedFrom);
     const copy = (w: NonNullable<typeof writer>) =>
       copyBlob(w, (offset: number) => source.open(offset), { size: desc.size, expected: desc.digest, signal, onProgress });
     let result;

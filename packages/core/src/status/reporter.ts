@@ -318,6 +318,8 @@ export class BlobStatus {
   #offset = 0;
   #transferred = 0;
   #startedAt: number | undefined;
+  #destinationReports = false;
+  #resumedAt: number | undefined;
   #pending: TransferringEvent | undefined;
   #lastMoveAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
@@ -356,8 +358,10 @@ export class BlobStatus {
     this.#r._emitBlob({ type: "waiting", ...this.#base() });
   }
 
-  /** Partial data found at the destination: the transfer continues at `offset`. */
+  /** Partial data found at the destination: the transfer continues at `offset`. Reported once per offset. */
   resumed(offset: number): void {
+    if (this.#ended || this.#resumedAt === offset) return;
+    this.#resumedAt = offset;
     this.#count();
     this._flush();
     this.#setOffset(offset);
@@ -365,16 +369,38 @@ export class BlobStatus {
   }
 
   /**
-   * Bytes moved: the destination now holds `offset` bytes, `moved` of which crossed the
-   * transport since the last call. Throttled per ref.
+   * Bytes crossed the transport: `moved` since the last call, the source now at `position`.
+   * Counts into `bytesTransferred`; also moves the blob's offset unless the destination reports
+   * its own (see {@link stored}), which is the better measure of what would survive a cancel.
    */
-  progress(offset: number, moved: number): void {
+  moved(position: number, moved: number): void {
     if (this.#ended) return;
+    this.#transferred += moved;
+    this.#r._account({ bytesTransferred: moved });
+    if (!this.#destinationReports) this.#at(position);
+    else this.#startedAt ??= this.#r.now();
+  }
+
+  /**
+   * Take the blob's offset only from {@link stored} (the destination), never from the source:
+   * bytes read but not yet written would otherwise be reported as safe.
+   */
+  offsetFromDestination(): void {
+    this.#destinationReports = true;
+  }
+
+  /** The destination now holds `offset` bytes of this blob. */
+  stored(offset: number): void {
+    if (this.#ended) return;
+    this.#destinationReports = true;
+    this.#at(offset);
+  }
+
+  /** Throttled `downloading`/`uploading` event at `offset`. */
+  #at(offset: number): void {
     this.#count();
     const now = this.#r.now();
     this.#startedAt ??= now;
-    this.#transferred += moved;
-    this.#r._account({ bytesTransferred: moved });
     this.#setOffset(offset);
     this.#pending = {
       type: this.direction === "download" ? "downloading" : "uploading",

@@ -52,7 +52,7 @@ function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number
         out = out.subarray(cut);
       }
       pos += out.byteLength;
-      blob.progress(pos, moved);
+      blob.moved(pos, moved);
       cb(null, out.byteLength > 0 ? out : undefined);
     },
     flush(cb: TransformCallback) {

@@ -14,7 +14,8 @@ import { MaxManifestBytes } from "../manifest.ts";
 import { isManifestLike, isNonDistributable } from "../media-types.ts";
 import type { TransferDirection } from "../status/events.ts";
 import type { BlobStatus, StatusReporter } from "../status/reporter.ts";
-import type { Fetcher, PushOptions, Pusher } from "../transport.ts";
+import { LocalPusher, type LocalPushOptions } from "../local/local-pusher.ts";
+import type { Fetcher, Pusher } from "../transport.ts";
 import { fetchSource, memorySource } from "./metered-source.ts";
 
 export interface TransferGraphOptions {
@@ -75,14 +76,14 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
       // A fresh status: the skipped child may be reached again through another parent.
       reporter.blob(d, o.direction, ingestRef(d)).skipped(reason);
     },
-    enter: (d) =>
+    enter: (d, ctx) =>
       guard(d, async () => {
         const b = blobOf(d);
         if (!o.nonDistributable && isNonDistributable(d.mediaType)) {
           b.skipped("nondistributable");
           return false;
         }
-        if (o.skipExisting && (await destination.exists(d, { signal }))) {
+        if (o.skipExisting && (await destination.exists(d, { signal: ctx.signal }))) {
           b.exists();
           return false;
         }
@@ -92,11 +93,17 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
       guard(d, async () => {
         const b = blobOf(d);
         const manifest = isManifestLike(d.mediaType);
+        // The walk's signal: it also aborts when another branch fails.
+        const signal = ctx.signal;
         const src = manifest ? memorySource(await ctx.content(d), b) : fetchSource(source, d, b, signal);
         const isRoot = d.digest === root.digest;
-        const opts: PushOptions = {
+        const local = destination instanceof LocalPusher;
+        if (local) b.offsetFromDestination();
+        const opts: LocalPushOptions = {
           signal,
           onRetry: (info) => b.retrying(info),
+          onProgress: (offset) => b.stored(offset),
+          onResumed: (offset) => b.resumed(offset),
           ...(!manifest && o.mountFrom ? { mountFrom: o.mountFrom } : {}),
           ...(isRoot && tag !== undefined ? { tag } : {}),
         };
