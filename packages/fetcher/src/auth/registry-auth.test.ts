@@ -21,7 +21,7 @@ function resolverWith(options: AuthorizerOptions): RegistryResolver {
 function blob(text: string): { desc: Descriptor; source: { open: () => Readable } } {
   const data = Buffer.from(text);
   return {
-    desc: { mediaType: MediaTypes.OciLayer ?? "application/vnd.oci.image.layer.v1.tar", digest: digestOf(data), size: data.length },
+    desc: { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.length },
     source: { open: () => Readable.from([data]) },
   };
 }
@@ -63,7 +63,7 @@ describeWithRegistry(
       const wrong = resolverWith({ credentials: { [ctx.registry.host]: { username: "ferry", password: "nope-secret" } } });
       try {
         await expect(anon.resolve(image.reference)).rejects.toMatchObject({ code: "Unauthorized" });
-        const err = await wrong.resolve(image.reference).catch((e: unknown) => e as Error);
+        const err = (await wrong.resolve(image.reference).catch((e: unknown) => e)) as Error;
         expect(err).toMatchObject({ code: "Unauthorized" });
         const text = `${err.message} ${JSON.stringify((err as { details?: unknown }).details)}`;
         expect(text).not.toContain("nope-secret");
@@ -120,7 +120,7 @@ describeWithRegistry(
       const wrong = resolverWith({ credentials: { [ctx.registry.host]: { username: "ci", password: "bad-pw-123" } } });
       try {
         await expect(anon.resolve(image.reference)).rejects.toMatchObject({ code: "Unauthorized" });
-        const err = await wrong.resolve(image.reference).catch((e: unknown) => e as Error);
+        const err = (await wrong.resolve(image.reference).catch((e: unknown) => e)) as Error;
         expect(err).toMatchObject({ code: "Unauthorized" });
         expect(err.message).toMatch(/token server/);
         expect(`${err.message} ${JSON.stringify((err as { details?: unknown }).details)}`).not.toContain("bad-pw-123");
