@@ -115,7 +115,8 @@ function compile(rules: FaultRule[]): ActiveRule[] {
     }
     if (rule.rateBytesPerSec !== undefined && !(rule.rateBytesPerSec > 0)) throw new InvalidArgumentError("rateBytesPerSec must be > 0");
     const a: ActiveRule = { rule, left: rule.count ?? Infinity };
-    if (rule.path !== undefined) a.path = typeof rule.path === "string" ? new RegExp(rule.path) : rule.path;
+    // A copy without g/y: those make RegExp.test stateful, so every other request would miss.
+    if (rule.path !== undefined) a.path = typeof rule.path === "string" ? new RegExp(rule.path) : new RegExp(rule.path.source, rule.path.flags.replace(/[gy]/g, ""));
     if (rule.method !== undefined) a.methods = new Set((Array.isArray(rule.method) ? rule.method : [rule.method]).map((m) => m.toUpperCase()));
     return a;
   });

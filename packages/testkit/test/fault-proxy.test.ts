@@ -87,6 +87,11 @@ describeWithRegistry("startFaultProxy against docker-registry", (ctx) => {
     expect(proxy.requests.map((r) => r.rule)).toEqual([0, undefined]);
   });
 
+  it("a global-flag path regex matches every time", async () => {
+    proxy.setRules([{ path: /blobs/g, status: 503 }]);
+    for (let i = 0; i < 3; i++) expect((await call(blobUrl, "HEAD")).status).toBe(503);
+  });
+
   it("rules match by method", async () => {
     proxy.setRules([{ method: "HEAD", status: 503 }]);
     expect((await call(blobUrl, "HEAD")).status).toBe(503);
