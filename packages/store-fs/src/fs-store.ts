@@ -302,7 +302,7 @@ export class FsStore implements ContentStore {
    * or another process, keeps its ingest: locked ones are skipped). Also clears leftovers of
    * interrupted ingest creation and removal. Returns the refs removed.
    */
-  async expireIngests(maxIdleMs: number): Promise<string[]> {
+  async expireIngests(maxIdleMs: number, options: SignalOptions = {}): Promise<string[]> {
     if (!Number.isFinite(maxIdleMs) || maxIdleMs < 0) throw new InvalidArgumentError(`maxIdleMs must be a non-negative number, got ${maxIdleMs}`);
     await this.ready();
     const now = Date.now();
@@ -315,6 +315,7 @@ export class FsStore implements ContentStore {
       throw err;
     }
     for (const name of entries) {
+      throwIfAborted(options.signal);
       const dir = join(this.#layout.ingestDir, name);
       if (name.startsWith(".trash-")) {
         await rm(dir, { recursive: true, force: true });
