@@ -256,7 +256,7 @@ export class HttpClient {
       if (status === 401 && !crossOrigin && !req.noAuth && this.#authorizer && !authRetried) {
         authRetried = true;
         discard(res);
-        const again = await this.#authorizer.onUnauthorized(url, req.scopes, res.headerAll("www-authenticate"), req.signal);
+        const again = await this.#authorizer.onUnauthorized(url, req.scopes, res.headerAll("www-authenticate"), req.signal, headers.authorization);
         if (again && replayable) continue;
         throw new UnauthorizedError(`${req.method} ${redactUrl(url)}: HTTP 401`, {
           details: { status, method: req.method, url: redactUrl(url), registryCodes: [], reauthorized: again },

@@ -2,6 +2,7 @@
  * Options of {@link createRegistryResolver}. Every field is optional; defaults are stated on each.
  */
 import type { Dispatcher } from "undici";
+import type { CredentialMap, CredentialStore } from "./auth/credentials.ts";
 
 /** The part of an authorizer the transport calls (see `./auth`). */
 export interface AuthScope {
@@ -13,8 +14,11 @@ export interface AuthScope {
 export interface RequestAuthorizer {
   /** The `Authorization` value for `url`, or undefined to send none. */
   authorize(url: URL, scopes: AuthScope[], signal?: AbortSignal): Promise<string | undefined>;
-  /** Handle a 401; resolve true when a retry may now succeed (e.g. a new token was fetched). */
-  onUnauthorized(url: URL, scopes: AuthScope[], wwwAuthenticate: string[], signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Handle a 401; resolve true when a retry may now succeed (e.g. a new token was fetched).
+   * `sentAuthorization` is the value the failed request carried (tells a stale token from a rejected one).
+   */
+  onUnauthorized(url: URL, scopes: AuthScope[], wwwAuthenticate: string[], signal?: AbortSignal, sentAuthorization?: string): Promise<boolean>;
 }
 
 export type HostCapability = "pull" | "resolve" | "push";
@@ -46,10 +50,16 @@ export interface RegistryResolverOptions {
   insecure?: string[];
   /** Mirrors per registry, tried in order before the registry itself. Default: none. */
   mirrors?: Record<string, MirrorHost[]>;
-  /** Authorizer for every request. Default: built from `credentials` when the auth module is present, else anonymous. */
+  /**
+   * Authorizer for every request. Default: `createAuthorizer({ credentials, dispatcher, insecure, userAgent })`
+   * (Basic and Bearer token auth, see `./auth`).
+   */
   authorizer?: RequestAuthorizer;
-  /** Static credentials per registry host, passed to the default authorizer. Default: none. */
-  credentials?: Record<string, { username: string; password: string } | { token: string }>;
+  /**
+   * Credentials for the default authorizer: a store, or explicit credentials per registry host.
+   * Default: docker's `config.json` and credential helpers.
+   */
+  credentials?: CredentialStore | CredentialMap;
   /** undici dispatcher for every request. Default: an `Agent` (a connection pool per origin) owned by the resolver. */
   dispatcher?: Dispatcher;
   /** Requests in flight per host, counted until the response body is consumed. Default 8. */

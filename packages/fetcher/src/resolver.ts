@@ -23,6 +23,7 @@ import {
 } from "@ferry/core";
 import type { TransportContext } from "./context.ts";
 import { errorRank, hostsFor, RepositoryEndpoint } from "./endpoint.ts";
+import { createAuthorizer } from "./auth/authorizer.ts";
 import { RegistryFetcher } from "./fetcher.ts";
 import { discard, HttpClient, type HttpResponse } from "./http-client.ts";
 import { DEFAULT_MAX_MANIFEST_BYTES, type AuthScope, type HostCapability, type RegistryResolverOptions } from "./options.ts";
@@ -93,11 +94,14 @@ export class RegistryResolver implements Resolver {
   readonly #options: RegistryResolverOptions;
   readonly #ctx: TransportContext;
 
-  constructor(options: RegistryResolverOptions = {}, authorizer?: RegistryResolverOptions["authorizer"]) {
+  constructor(options: RegistryResolverOptions = {}) {
     this.#options = options;
+    const authorizer =
+      options.authorizer ??
+      createAuthorizer({ credentials: options.credentials, dispatcher: options.dispatcher, insecure: options.insecure, userAgent: options.userAgent });
     const http = new HttpClient({
       dispatcher: options.dispatcher,
-      authorizer: options.authorizer ?? authorizer,
+      authorizer,
       concurrencyPerHost: options.concurrencyPerHost,
       retry: options.retry,
       stallTimeoutMs: options.stallTimeoutMs,
