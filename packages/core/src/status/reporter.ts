@@ -71,6 +71,7 @@ export class StatusReporter {
   readonly #latest = new Map<string, BlobEvent | ErrorEvent>();
   #operation: ResolvingEvent | ResolvedEvent | undefined;
   #tagged: TaggedEvent | undefined;
+  #operationError: ErrorEvent | undefined;
   #lastProgress: ProgressEvent | undefined;
   #finished: { error?: FerryError } | undefined;
 
@@ -126,12 +127,13 @@ export class StatusReporter {
     return this.#now();
   }
 
-  /** The replay state: latest operation event, latest event of each ref, tag, latest totals. */
+  /** The replay state: latest operation event, latest event of each ref, tag, failure, latest totals. */
   snapshot(): StatusEvent[] {
     const out: StatusEvent[] = [];
     if (this.#operation) out.push(this.#operation);
     out.push(...this.#latest.values());
     if (this.#tagged) out.push(this.#tagged);
+    if (this.#operationError) out.push(this.#operationError);
     if (this.#lastProgress) out.push(this.#lastProgress);
     return out;
   }
@@ -285,6 +287,10 @@ export class StatusReporter {
         this.#lastProgress = e;
         break;
       case "retrying":
+        break;
+      case "error":
+        if (e.ref !== undefined) this.#latest.set(e.ref, e);
+        else this.#operationError = e;
         break;
       default:
         if (e.ref !== undefined) this.#latest.set(e.ref, e);

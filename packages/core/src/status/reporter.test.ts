@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import type { Descriptor } from "../descriptor.ts";
+import { digestOf } from "../digest.ts";
+import { MediaTypes } from "../media-types.ts";
+import type { StatusEvent } from "./events.ts";
+import { StatusReporter } from "./reporter.ts";
+
+const layer = (n: string, size: number): Descriptor => ({ mediaType: MediaTypes.OciLayerGzip, digest: digestOf(n), size });
+
+describe("StatusReporter", () => {
+  it("keeps totals: existing, resumed and moved bytes, rate and ETA", () => {
+    let t = 1_000;
+    const r = new StatusReporter({ throttleMs: 0, now: () => t });
+    const a = r.blob(layer("a", 1000), "download");
+    const b = r.blob(layer("b", 500), "download");
+    const c = r.blob(layer("c", 300), "download");
+    a.waiting();
+    b.waiting();
+    c.waiting();
+    b.exists();
+    a.offsetFromDestination();
+    a.resumed(400);
+    expect(r.totals()).toMatchObject({ bytesTotal: 1800, bytesDone: 900, bytesTransferred: 0, blobsDone: 1, blobsExisting: 1, blobsTotal: 3 });
+    t += 1000;
+    a.moved(700, 300);
+    a.stored(700);
+    const tot = r.totals();
+    expect(tot).toMatchObject({ bytesDone: 1200, bytesTransferred: 300 });
+    expect(tot.rate).toBe(300);
+    expect(tot.etaMs).toBe(2000); // 600 bytes left at 300 B/s
+    c.skipped("platform");
+    expect(r.totals()).toMatchObject({ bytesTotal: 1500, blobsTotal: 2 });
+    a.committing();
+    a.done();
+    expect(r.totals()).toMatchObject({ bytesDone: 1500, blobsDone: 2, etaMs: 0 });
+  });
+
+  it("completes the stream and resolves done with the totals", async () => {
+    const r = new StatusReporter({ throttleMs: 0 });
+    const seen: StatusEvent[] = [];
+    let completed = false;
+    r.status$.subscribe({ next: (e) => seen.push(e), complete: () => (completed = true) });
+    const d = layer("x", 10);
+    const b = r.blob(d, "upload");
+    b.waiting();
+    b.moved(10, 10);
+    b.done();
+    r.complete({ root: d, name: "x" });
+    const res = await r.done;
+    expect(completed).toBe(true);
+    expect(res.totals).toMatchObject({ bytesDone: 10, bytesTransferred: 10, blobsDone: 1 });
+    expect(seen.map((e) => e.type)).toContain("uploading");
+    expect(seen[seen.length - 1]?.type).toBe("progress");
+  });
+
+  it("errors the stream, rejects done, and keeps a throwing listener from breaking it", async () => {
+    const r = new StatusReporter({ throttleMs: 0 });
+    r.events.on("waiting", () => {
+      throw new Error("listener bug");
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const b = r.blob(layer("y", 5), "download");
+      b.waiting();
+      let error: unknown;
+      r.status$.subscribe({ error: (e) => (error = e) });
+      r.fail(new Error("plain"), { ref: b.ref, digest: b.desc.digest });
+      await expect(r.done).rejects.toMatchObject({ code: "Internal", message: "plain" });
+      expect(error).toMatchObject({ code: "Internal" });
+      await new Promise((res) => setTimeout(res, 5));
+      expect(uncaught).toHaveLength(1);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+});
