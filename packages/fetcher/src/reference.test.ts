@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FerryError } from "@ferry/core";
-import { defaultScheme, isLoopbackHost, parseReference, splitHostPort } from "./reference.ts";
+import { defaultScheme, familiarString, isLoopbackHost, parseReference, splitHostPort } from "./reference.ts";
 
 const D = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const D512 = `sha512:${"ab".repeat(64)}`;
@@ -142,6 +142,22 @@ describe("parseReference: options", () => {
     expect(r.name).toBe("127.0.0.1:5000/alpine");
     expect(r.apiHost).toBe("127.0.0.1:5000");
     expect(parseReference("ghcr.io/x", { defaultRegistry: "127.0.0.1:5000" }).registry).toBe("ghcr.io");
+  });
+});
+
+describe("familiarString", () => {
+  it.each([
+    ["alpine", "alpine:latest"],
+    ["docker.io/library/alpine:3", "alpine:3"],
+    ["bitnami/redis", "bitnami/redis:latest"],
+    ["library/a/b:1", "library/a/b:1"],
+    [`alpine@${D}`, `alpine@${D}`],
+    ["ghcr.io/library/x:1", "ghcr.io/library/x:1"],
+    ["127.0.0.1:5000/demo:1", "127.0.0.1:5000/demo:1"],
+  ])("%s → %s", (input, want) => {
+    expect(familiarString(parseReference(input))).toBe(want);
+    // The short form parses back to the same reference.
+    expect(parseReference(familiarString(parseReference(input))).toString()).toBe(parseReference(input).toString());
   });
 });
 

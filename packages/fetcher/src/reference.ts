@@ -242,3 +242,16 @@ export function defaultScheme(host: string, options: DefaultSchemeOptions = {}):
   }
   return "https";
 }
+
+/**
+ * The short form docker prints: `docker.io/` and a lone `library/` dropped
+ * (`docker.io/library/alpine:3` → `alpine:3`, `docker.io/bitnami/redis` → `bitnami/redis`).
+ */
+export function familiarString(ref: Reference): string {
+  let name = ref.name;
+  if (ref.registry === DOCKER_HUB) {
+    name = ref.repository;
+    if (name.startsWith("library/") && name.indexOf("/", 8) < 0) name = name.slice(8);
+  }
+  return `${name}${ref.tag === undefined ? "" : `:${ref.tag}`}${ref.digest === undefined ? "" : `@${ref.digest}`}`;
+}

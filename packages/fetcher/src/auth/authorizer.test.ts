@@ -370,3 +370,36 @@ describe("scopes", () => {
     expect(mergeScopes(["repository:127.0.0.1:5000/a:pull"], [])).toEqual(["repository:127.0.0.1:5000/a:pull"]);
   });
 });
+
+describe("authorizer: Docker Hub through an injected dispatcher", () => {
+  it("uses docker.io credentials for registry-1.docker.io and HTTPS realms on another host", async () => {
+    const { MockAgent } = await import("undici");
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const got: Array<{ path: string; authorization: unknown }> = [];
+    agent
+      .get("https://auth.docker.io")
+      .intercept({ path: (p: string) => p.startsWith("/token?"), method: "GET" })
+      .reply((opts) => {
+        const h = opts.headers as Record<string, string> | string[];
+        const authorization = Array.isArray(h) ? h[h.findIndex((x) => String(x).toLowerCase() === "authorization") + 1] : h["authorization"];
+        got.push({ path: opts.path, authorization });
+        return { statusCode: 200, data: JSON.stringify({ token: "hub-token", expires_in: 300 }) };
+      })
+      .persist();
+    try {
+      const a = createAuthorizer({ dispatcher: agent, credentials: { "https://index.docker.io/v1/": { username: "me", password: "pw" } } });
+      const url = new URL("https://registry-1.docker.io/v2/library/alpine/manifests/latest");
+      const ch = ['Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"'];
+      expect(await a.onUnauthorized(url, pull("library/alpine"), ch)).toBe(true);
+      expect(await a.authorize(url, pull("library/alpine"))).toBe("Bearer hub-token");
+      expect(got).toHaveLength(1);
+      expect(got[0]!.authorization).toBe(basic("me", "pw"));
+      const q = new URL(got[0]!.path, "https://x").searchParams;
+      expect(q.get("service")).toBe("registry.docker.io");
+      expect(q.getAll("scope")).toEqual(["repository:library/alpine:pull"]);
+    } finally {
+      await agent.close();
+    }
+  });
+});
