@@ -6,11 +6,13 @@
  * into an FsStore writer, which hashes (node:crypto), writes to its ingest and commits (one
  * fsync, link into blobs/). `sha256sum` only reads and hashes, so the ratio ferry/sha256sum
  * shows what the store costs on top of hashing. Both read the file from the page cache after a
- * warm-up read. Medians of RUNS (default 3). `--wasm` also measures the hash-wasm digesters
+ * warm-up read. For reference it also times the same read loop hashing with node:crypto and no
+ * store (Debian's sha256sum does not use the CPU's SHA extensions; OpenSSL does). Medians of
+ * RUNS (default 3). `--wasm` also measures the hash-wasm digesters
  * with checkpoints. The machine is shared: numbers are rough.
  */
 import { spawnSync } from "node:child_process";
-import { randomFillSync } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +48,22 @@ function timeSha256sum(path: string): { ms: number; digest: string } {
   return { ms, digest: `sha256:${r.stdout.split(" ")[0]}` };
 }
 
+/** The same read loop with node:crypto and no store: the floor the store's overhead sits on. */
+async function timeNodeHash(path: string): Promise<{ ms: number; digest: string }> {
+  const t0 = performance.now();
+  const src = await open(path, "r");
+  const h = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let off = 0; off < size; ) {
+    const { bytesRead } = await src.read(buf, 0, CHUNK, off);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(0, bytesRead));
+    off += bytesRead;
+  }
+  await src.close();
+  return { ms: performance.now() - t0, digest: `sha256:${h.digest("hex")}` };
+}
+
 async function timeFerry(path: string, root: string, digesters?: DigesterFactory): Promise<{ ms: number; digest: string }> {
   await rm(root, { recursive: true, force: true });
   const store = await openFsStore(root, digesters ? { digesters } : {});
@@ -76,6 +94,7 @@ try {
   const sums: number[] = [];
   const ferry: number[] = [];
   const wasm: number[] = [];
+  const hashOnly: number[] = [];
   let want = "";
   for (let i = 0; i < runs; i++) {
     const s = timeSha256sum(file);
@@ -84,12 +103,15 @@ try {
     const f = await timeFerry(file, join(dir, "store"));
     if (f.digest !== want) throw new Error(`digest mismatch: ferry ${f.digest}, sha256sum ${want}`);
     ferry.push(f.ms);
+    const n = await timeNodeHash(file);
+    if (n.digest !== want) throw new Error(`digest mismatch: node:crypto ${n.digest}`);
+    hashOnly.push(n.ms);
     if (withWasm) {
       const h = await timeFerry(file, join(dir, "store"), hashWasmDigesters);
       if (h.digest !== want) throw new Error(`digest mismatch (hash-wasm): ${h.digest}`);
       wasm.push(h.ms);
     }
-    console.log(`run ${i + 1}/${runs}: sha256sum ${mbps(size, s.ms).toFixed(0)} MB/s, ferry store-fs ${mbps(size, f.ms).toFixed(0)} MB/s${withWasm ? `, hash-wasm ${mbps(size, wasm.at(-1)!).toFixed(0)} MB/s` : ""}`);
+    console.log(`run ${i + 1}/${runs}: sha256sum ${mbps(size, s.ms).toFixed(0)} MB/s, ferry store-fs ${mbps(size, f.ms).toFixed(0)} MB/s, node:crypto read+hash ${mbps(size, n.ms).toFixed(0)} MB/s${withWasm ? `, hash-wasm ${mbps(size, wasm.at(-1)!).toFixed(0)} MB/s` : ""}`);
   }
   const sMB = mbps(size, median(sums));
   const fMB = mbps(size, median(ferry));
@@ -97,6 +119,7 @@ try {
   console.log(`sha256sum (read + hash):              ${sMB.toFixed(0)} MB/s`);
   console.log(`ferry store-fs (hash + write + commit): ${fMB.toFixed(0)} MB/s`);
   if (withWasm) console.log(`ferry store-fs with hash-wasm:          ${mbps(size, median(wasm)).toFixed(0)} MB/s`);
+  console.log(`node:crypto read + hash, no store:      ${mbps(size, median(hashOnly)).toFixed(0)} MB/s (reference)`);
   console.log(`ratio ferry/sha256sum: ${(fMB / sMB).toFixed(2)}`);
 } finally {
   await rm(dir, { recursive: true, force: true });
