@@ -1,0 +1,42 @@
+import { pull } from "@ferry/core";
+import { insecureHelp, listOpt, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
+import { Endpoints, parseTarget, sourceName, storeDir } from "../endpoint.ts";
+import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
+
+export const pullCommand: Command = {
+  name: "pull",
+  summary: "pull an image (or any artifact) into the content store",
+  usage: "pull REF [--store DIR] [--platform P | --all-platforms] [--concurrency N] [--insecure HOST]…",
+  description:
+    "Resolves REF (a registry reference, or oci:DIR[:NAME]), downloads every missing blob of its graph into the store\n" +
+    "(resuming partial downloads), commits children before parents and records the root under the name REF\n" +
+    "(or --name). Only the host's platform of an index is pulled unless --platform/--all-platforms say otherwise.",
+  options: { ...storeOption, ...registryOptions, ...transferOptions, name: { type: "string" } },
+  optionHelp: [storeHelp, ...transferHelp, ["--name NAME", "name recorded in the store; default REF"], insecureHelp],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx) {
+    const ref = ctx.positionals[0] as string;
+    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    try {
+      const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), false);
+      const target = parseTarget(ref, ctx.io.cwd);
+      const source = await endpoints.open(target, "source");
+      const srcRef = target.kind === "oci" ? await sourceName(source.store as typeof store, target) : ref;
+      const platform = platformOpt(ctx.values);
+      const concurrency = concurrencyOpt(ctx.values);
+      const op = pull(srcRef, {
+        resolver: source.endpoint,
+        store,
+        name: stringOpt(ctx.values, "name") ?? (target.kind === "oci" ? srcRef : ref),
+        signal: ctx.signal,
+        ...(platform !== undefined ? { platform } : {}),
+        ...(Array.isArray(platform) && platform.length > 1 ? { platformLimit: platform.length } : {}),
+        ...(concurrency !== undefined ? { concurrency } : {}),
+      });
+      await runTransfer(ctx, op, "pulled", ref);
+    } finally {
+      await endpoints.close();
+    }
+  },
+};

@@ -1,0 +1,28 @@
+import type { FsStore } from "@ferry/store-fs";
+import { insecureHelp, listOpt, registryOptions, type Command } from "../command.ts";
+import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
+import { write } from "../io.ts";
+
+export const resolveCommand: Command = {
+  name: "resolve",
+  summary: "print the descriptor a reference points to (JSON)",
+  usage: "resolve REF",
+  description: "Resolves REF (a registry reference or oci:DIR[:NAME]) and prints its descriptor as one line of JSON.",
+  options: { ...registryOptions },
+  optionHelp: [insecureHelp],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx) {
+    const ref = ctx.positionals[0] as string;
+    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    try {
+      const target = parseTarget(ref, ctx.io.cwd);
+      const { resolver, store } = await endpoints.open(target, "source");
+      const name = target.kind === "oci" ? await sourceName(store as FsStore, target) : ref;
+      const resolved = await resolver.resolve(name, { signal: ctx.signal });
+      await write(ctx.io.stdout, ctx.flags.quiet ? `${resolved.descriptor.digest}\n` : `${JSON.stringify(resolved.descriptor)}\n`);
+    } finally {
+      await endpoints.close();
+    }
+  },
+};

@@ -1,0 +1,106 @@
+/**
+ * Where a command reads or writes: an OCI image layout on disk (`oci:DIR[:NAME]`, as skopeo
+ * spells it) or a registry reference (`host[:port]/repo[:tag][@digest]`).
+ */
+import { access } from "node:fs/promises";
+import { join, resolve as resolvePath } from "node:path";
+import { LocalResolver, NotFoundError, type ContentStore, type Resolver } from "@ferry/core";
+import { createRegistryResolver, type RegistryResolver } from "@ferry/fetcher";
+import { openFsStore, type FsStore } from "@ferry/store-fs";
+import { UsageError } from "./usage-error.ts";
+
+export type Target = { kind: "oci"; dir: string; name?: string } | { kind: "registry"; ref: string };
+
+/**
+ * Parse `oci:DIR[:NAME]` or a registry reference. The name is what follows the last `:` of the
+ * layout part when it holds no `/` (so `oci:/tmp/a:b/c` is the directory `/tmp/a:b/c`).
+ */
+export function parseTarget(text: string, cwd: string): Target {
+  if (!text.startsWith("oci:")) return { kind: "registry", ref: text };
+  const rest = text.slice(4);
+  const colon = rest.lastIndexOf(":");
+  let dir = rest;
+  let name: string | undefined;
+  if (colon > 0 && !rest.slice(colon + 1).includes("/")) {
+    dir = rest.slice(0, colon);
+    name = rest.slice(colon + 1) || undefined;
+  }
+  if (dir === "") throw new UsageError(`no directory in ${JSON.stringify(text)} (use oci:DIR[:NAME])`);
+  return { kind: "oci", dir: resolvePath(cwd, dir), ...(name !== undefined ? { name } : {}) };
+}
+
+/** Options for the registry side. */
+export interface RegistryFlags {
+  insecure: string[];
+}
+
+export interface OpenedTarget {
+  /** What `copy`/`pull` take: the registry resolver, or the layout's store. */
+  endpoint: Resolver | ContentStore;
+  /** The same as a resolver (a layout through core's `LocalResolver`). */
+  resolver: Resolver;
+  /** The layout, for `oci:` targets. */
+  store?: FsStore;
+}
+
+/** Opens registries and stores lazily and closes everything once. */
+export class Endpoints {
+  readonly #flags: RegistryFlags;
+  #registry: RegistryResolver | undefined;
+
+  constructor(flags: RegistryFlags) {
+    this.#flags = flags;
+  }
+
+  /** The shared registry resolver (one connection pool for the whole command). */
+  registry(): RegistryResolver {
+    this.#registry ??= createRegistryResolver({ insecure: this.#flags.insecure });
+    return this.#registry;
+  }
+
+  /**
+   * Open a layout. `mustExist` refuses to create one (a source must be there; an empty layout
+   * created by a typo would only hide the mistake).
+   */
+  async layout(dir: string, mustExist: boolean): Promise<FsStore> {
+    if (mustExist) {
+      try {
+        await access(join(dir, "oci-layout"));
+      } catch {
+        throw new NotFoundError(`no OCI image layout at ${dir}`, { details: { dir } });
+      }
+    }
+    return openFsStore(dir);
+  }
+
+  /** A target as a copy endpoint plus the reference to use on it. */
+  async open(target: Target, role: "source" | "destination"): Promise<OpenedTarget> {
+    if (target.kind === "registry") {
+      const registry = this.registry();
+      return { endpoint: registry, resolver: registry };
+    }
+    const store = await this.layout(target.dir, role === "source");
+    return { endpoint: store, resolver: new LocalResolver(store), store };
+  }
+
+  async close(): Promise<void> {
+    await this.#registry?.close();
+  }
+}
+
+/** The name to read from a layout source: the given one, else its only name. */
+export async function sourceName(store: ContentStore, target: Extract<Target, { kind: "oci" }>): Promise<string> {
+  if (target.name !== undefined) return target.name;
+  const names = await store.listNames();
+  if (names.length === 1) return (names[0] as { name: string }).name;
+  throw new UsageError(
+    names.length === 0
+      ? `the layout ${target.dir} has no named image`
+      : `the layout ${target.dir} has ${names.length} names (${names.map((n) => n.name).join(", ")}): say oci:DIR:NAME`,
+  );
+}
+
+/** Resolve a relative store directory against the working directory. */
+export function storeDir(value: string | undefined, cwd: string): string {
+  return resolvePath(cwd, value ?? ".content");
+}

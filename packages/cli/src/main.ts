@@ -1,0 +1,25 @@
+/**
+ * Process entry of the `ferry` command (`bin/ferry.js`, `pnpm ferry`): wires signals and a
+ * closed stdout to the CLI, then exits with its code.
+ */
+import { ExitCode } from "./exit-codes.ts";
+import { run } from "./cli.ts";
+
+const controller = new AbortController();
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    // A second signal means "now": do not wait for the cancellation to unwind.
+    if (interrupted) process.exit(ExitCode.Interrupted);
+    interrupted = true;
+    controller.abort();
+  });
+}
+// The reader of our stdout went away (`ferry fetch … | head`): stop quietly, like other tools.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(ExitCode.Ok);
+});
+
+const code = await run(process.argv.slice(2), { signal: controller.signal });
+// Flush stdout before exiting: process.exit does not wait for a piped stdout to drain.
+process.stdout.write("", () => process.exit(code));

@@ -1,0 +1,80 @@
+/**
+ * What pull, push and copy share: show the operation's status stream, wait for it, print the
+ * result (a summary line, the digest with `--quiet`, a `result` line with `--json`).
+ */
+import { InvalidArgumentError, type TransferOperation, type TransferResult } from "@ferry/core";
+import type { CommandContext, OptionValues } from "./command.ts";
+import { write } from "./io.ts";
+import { formatBytes, formatDuration, formatRate } from "./progress/format.ts";
+import { resultLine } from "./progress/json-lines.ts";
+import { renderProgress, type ProgressMode } from "./progress/render.ts";
+import { listOpt, stringOpt } from "./command.ts";
+
+/** The progress mode the flags and the terminal ask for. */
+export function progressMode(ctx: CommandContext): ProgressMode {
+  const { flags, io } = ctx;
+  if (flags.json) return "json";
+  if (flags.quiet) return "none";
+  if (flags.progress === "auto") return io.isTTY ? "tty" : "plain";
+  return flags.progress;
+}
+
+export async function runTransfer(ctx: CommandContext, op: TransferOperation, verb: string, what: string): Promise<TransferResult> {
+  const onAbort = (): void => op.cancel(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const rendering = renderProgress(op.status$, { mode: progressMode(ctx), out: ctx.io.stderr, jsonOut: ctx.io.stdout });
+  try {
+    const result = await op.done;
+    rendering.stop();
+    if (ctx.flags.json) await write(ctx.io.stdout, resultLine(result));
+    else if (ctx.flags.quiet) await write(ctx.io.stdout, `${result.root.digest}\n`);
+    else await write(ctx.io.stdout, summary(verb, what, result));
+    return result;
+  } finally {
+    rendering.stop();
+    ctx.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** `pulled REF sha256:… (N blobs, X transferred in T, R)` */
+export function summary(verb: string, what: string, r: TransferResult): string {
+  const t = r.totals;
+  const secs = Math.max(t.elapsedMs, 1) / 1000;
+  const existing = t.blobsExisting > 0 ? `, ${t.blobsExisting} already there` : "";
+  return (
+    `${verb} ${what} ${r.root.digest}\n` +
+    `  ${t.blobsDone} blobs${existing}, ${formatBytes(t.bytesTransferred)} transferred of ${formatBytes(t.bytesTotal)} in ` +
+    `${formatDuration(t.elapsedMs)} (${formatRate(t.bytesTransferred / secs)})\n`
+  );
+}
+
+/** `--concurrency N` as a positive integer. */
+export function concurrencyOpt(values: OptionValues): number | undefined {
+  const raw = stringOpt(values, "concurrency");
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--concurrency must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** `--platform P` (repeatable, preference order) or `--all-platforms`; undefined = the command's default. */
+export function platformOpt(values: OptionValues): string[] | "all" | undefined {
+  const list = listOpt(values, "platform");
+  if (values["all-platforms"] === true) {
+    if (list.length > 0) throw new InvalidArgumentError("--platform and --all-platforms exclude each other");
+    return "all";
+  }
+  return list.length > 0 ? list : undefined;
+}
+
+export const transferOptions = {
+  platform: { type: "string", multiple: true },
+  "all-platforms": { type: "boolean" },
+  concurrency: { type: "string" },
+} as const;
+
+export const transferHelp: Array<[string, string]> = [
+  ["--platform os/arch[/variant]", "platform(s) to take from an index, in preference order (repeatable)"],
+  ["--all-platforms", "every platform of an index"],
+  ["--concurrency N", "blobs moved at once; default 4"],
+];

@@ -1,0 +1,98 @@
+/** Shared fixtures of the CLI tests: an embedded registry, a seeded image, the CLI in-process or spawned. */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { copy } from "@ferry/core";
+import { createRegistryResolver } from "@ferry/fetcher";
+import { createRegistry, type Registry, type ListeningRegistry } from "@ferry/registry";
+import { openFsStore } from "@ferry/store-fs";
+import { buildImage, type BuildImageOptions, type BuiltLayout } from "@ferry/testkit";
+import { run } from "../src/cli.ts";
+
+export const binPath = fileURLToPath(new URL("../bin/ferry.js", import.meta.url));
+
+export async function tempDir(prefix = "ferry-cli-"): Promise<{ dir: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface LocalRegistry extends ListeningRegistry {
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+/** The embedded registry (memory storage) on a free loopback port. */
+export async function startLocalRegistry(): Promise<LocalRegistry> {
+  const registry = createRegistry();
+  const listening = await registry.listen(0, "127.0.0.1");
+  return { ...listening, registry, stop: () => registry.close() };
+}
+
+export interface SeededImage extends BuiltLayout {
+  /** `host/repo:tag` */
+  reference: string;
+}
+
+/** Build a random image into `layoutDir` and push it to `host` with ferry's own copy. */
+export async function seedImage(
+  host: string,
+  repoTag: string,
+  layoutDir: string,
+  options: Omit<BuildImageOptions, "dir"> = { layers: 2, layerSize: 64 * 1024 },
+): Promise<SeededImage> {
+  const built = await buildImage({ gzipLevel: 0, ...options, dir: layoutDir });
+  const store = await openFsStore(layoutDir);
+  const resolver = createRegistryResolver();
+  const reference = `${host}/${repoTag}`;
+  try {
+    await copy(built.name, reference, { from: store, to: resolver }).done;
+  } finally {
+    await resolver.close();
+  }
+  return { ...built, reference };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI in this process with captured output. */
+export async function runCli(args: string[], options: { cwd?: string; stdin?: Buffer | string } = {}): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on("data", (c: Buffer) => out.push(c));
+  stderr.on("data", (c: Buffer) => err.push(c));
+  const code = await run(args, {
+    stdout,
+    stderr,
+    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
+    isTTY: false,
+    cwd: options.cwd ?? process.cwd(),
+  });
+  return { code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+}
+
+/** Run `bin/ferry.js` as its own process (the real entry: signals, exit code, stdout flushing). */
+export function spawnCli(args: string[], options: { cwd?: string; input?: Buffer } = {}): Promise<CliResult> {
+  return spawnShell(process.execPath, [binPath, ...args], options);
+}
+
+export function spawnShell(cmd: string, args: string[], options: { cwd?: string; input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    child.stdin.end(options.input);
+  });
+}
