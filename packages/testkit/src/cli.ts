@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { FerryError, InvalidArgumentError } from "@ferry/core";
 import { buildImage, type ImageFormat, type LayerCompression } from "./build-image.ts";
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run when executed directly (tsx packages/testkit/src/cli.ts …), not when imported by tests.
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${resolve(process.argv[1])}`).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
