@@ -332,9 +332,14 @@ export class HttpClient {
     crossOrigin: boolean,
   ): Promise<HttpResponse> {
     return new Promise<HttpResponse>((resolve, reject) => {
+      // A caller waiting for a slot must be able to give up without waiting for the slot.
+      const signal = req.signal;
+      const onAbort = () => reject(abortError(signal as AbortSignal));
+      signal?.addEventListener("abort", onAbort, { once: true });
       void state.limit(async () => {
-        if (req.signal?.aborted) {
-          reject(abortError(req.signal));
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) {
+          reject(abortError(signal));
           return;
         }
         let res: Dispatcher.ResponseData;

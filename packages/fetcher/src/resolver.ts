@@ -10,6 +10,7 @@ import {
   digestOf,
   FerryError,
   InvalidManifestError,
+  NetworkError,
   isDigest,
   isManifestLike,
   ManifestAcceptTypes,
@@ -205,27 +206,38 @@ export class RegistryResolver implements Resolver {
         scopes: ep.scopes("pull"),
         signal,
       });
-    let res: HttpResponse;
-    try {
-      res = await get(`manifests/${refOrDigest}`);
-    } catch (err) {
-      // Only a digest may live under /blobs/, and only a 404 says to look there.
-      if (!expected || (err as { code?: string }).code !== "NotFound") throw err;
-      res = await get(`blobs/${refOrDigest}`);
+    // The client retries until headers arrive; a body cut short is retried here (small, so from 0).
+    for (let attempt = 1; ; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await get(`manifests/${refOrDigest}`);
+      } catch (err) {
+        // Only a digest may live under /blobs/, and only a 404 says to look there.
+        if (!expected || (err as { code?: string }).code !== "NotFound") throw err;
+        res = await get(`blobs/${refOrDigest}`);
+      }
+      const lenHeader = res.header("content-length");
+      const len = lenHeader === undefined ? undefined : Number(lenHeader);
+      if (len !== undefined && len > this.#ctx.maxManifestBytes) {
+        discard(res);
+        throw this.#tooBig(res.url, len);
+      }
+      let data: Uint8Array;
+      try {
+        data = await readCapped(res.body, this.#ctx.maxManifestBytes, `manifest ${redactUrl(res.url)}`, len);
+      } catch (err) {
+        if (signal?.aborted) throw abortError(signal);
+        const code = (err as { code?: string }).code;
+        const transient = !(err instanceof FerryError) || code === "SizeMismatch";
+        if (transient && attempt < 3) continue;
+        if (!(err instanceof FerryError)) throw new NetworkError(`GET ${redactUrl(res.url)}: ${(err as Error).message}`, { cause: err });
+        throw err;
+      }
+      return this.#checkManifest(res, data, expected);
     }
-    const lenHeader = res.header("content-length");
-    const len = lenHeader === undefined ? undefined : Number(lenHeader);
-    if (len !== undefined && len > this.#ctx.maxManifestBytes) {
-      discard(res);
-      throw this.#tooBig(res.url, len);
-    }
-    let data: Uint8Array;
-    try {
-      data = await readCapped(res.body, this.#ctx.maxManifestBytes, `manifest ${redactUrl(res.url)}`, len);
-    } catch (err) {
-      if (signal?.aborted) throw abortError(signal);
-      throw err;
-    }
+  }
+
+  #checkManifest(res: HttpResponse, data: Uint8Array, expected: Digest | undefined): { descriptor: Descriptor; data: Uint8Array } {
     const headerDigest = res.header("docker-content-digest");
     const algorithm = expected ? digestAlgorithm(expected) : headerDigest && isDigest(headerDigest) ? digestAlgorithm(headerDigest) : "sha256";
     const digest = digestOf(data, algorithm);

@@ -151,6 +151,12 @@ describeWithRegistry(
       expect(await fetchToStore(f, layer, store)).toBe("written");
     });
 
+    it("re-reads a manifest whose body was cut short", async () => {
+      proxy.setRules([{ method: "GET", path: /\/manifests\/sha256:/, truncateBody: 100, count: 1 }]);
+      expect((await resolver.fetchManifest(`${name()}@${image.digest}`)).descriptor.digest).toBe(image.digest);
+      expect(proxy.requests.filter((r) => r.path.includes("/manifests/")).length).toBe(2);
+    });
+
     it("a digest reference whose bytes hash differently is refused", async () => {
       proxy.setRules([{ method: "GET", path: /\/manifests\/sha256:/, corruptByteAt: 10 }]);
       await expect(resolver.resolve(`${name()}@${image.digest}`)).rejects.toMatchObject({ code: "DigestMismatch" });

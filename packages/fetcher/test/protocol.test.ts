@@ -149,6 +149,25 @@ describe("retries", () => {
     await r.close();
   });
 
+  it("holds a host's slot until the body is consumed, and an abort frees a queued caller", async () => {
+    const reg = await stub((req, res) => {
+      if (req.url?.includes("/blobs/")) res.end(blob);
+      else res.writeHead(200, { "content-type": MediaTypes.OciManifest, "docker-content-digest": manifestDigest, "content-length": manifest.byteLength }).end(req.method === "HEAD" ? undefined : manifest);
+    });
+    const r = createRegistryResolver({ ...fast, concurrencyPerHost: 1 });
+    const f = await r.fetcher(`${reg.host}/r`);
+    const held = await f.fetch(blobDesc); // not read yet: holds the only slot
+    const ac = new AbortController();
+    const queued = r.resolve(`${reg.host}/r:v1`, { signal: ac.signal });
+    await new Promise((res) => setTimeout(res, 100));
+    expect(reg.seen.length).toBe(1);
+    ac.abort();
+    await expect(queued).rejects.toMatchObject({ code: "Aborted" });
+    expect((await read(held)).equals(blob)).toBe(true);
+    expect((await r.resolve(`${reg.host}/r:v1`)).descriptor.digest).toBe(manifestDigest);
+    await r.close();
+  });
+
   it("does not retry a 400 and maps registry codes", async () => {
     const reg = await stub((_req, res) => {
       res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ code: "MANIFEST_INVALID", message: "bad" }] }));
