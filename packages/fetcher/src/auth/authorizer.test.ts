@@ -403,3 +403,36 @@ describe("authorizer: Docker Hub through an injected dispatcher", () => {
     }
   });
 });
+
+describe("authorizer: shared lookups and cache bounds", () => {
+  it("a caller aborting a slow credential lookup does not fail the others", async () => {
+    let calls = 0;
+    const store = {
+      async get() {
+        calls++;
+        await new Promise((r) => setTimeout(r, 100));
+        return { username: "u", password: "p" };
+      },
+    };
+    const a = createAuthorizer({ credentials: store });
+    const ac = new AbortController();
+    const p1 = a.onUnauthorized(reg(), pull("d"), ['Basic realm="r"'], ac.signal);
+    const p2 = a.onUnauthorized(reg(), pull("d"), ['Basic realm="r"']);
+    ac.abort();
+    expect((await caught(p1)).code).toBe("Aborted");
+    expect(await p2).toBe(true);
+    expect(await a.authorize(reg(), pull("d"))).toBe(basic("u", "p"));
+    expect(calls).toBe(1);
+  });
+
+  it("keeps at most 512 tokens, dropping the oldest", async () => {
+    const a = createAuthorizer({ credentials: {} });
+    await a.onUnauthorized(reg(), pull("r0"), bearer());
+    for (let i = 1; i < 600; i++) await a.authorize(reg(), pull(`r${i}`));
+    expect(seen).toHaveLength(600);
+    await a.authorize(reg(), pull("r599"));
+    expect(seen).toHaveLength(600);
+    await a.authorize(reg(), pull("r0"));
+    expect(seen).toHaveLength(601);
+  });
+});

@@ -90,6 +90,9 @@ export interface AuthorizerOptions {
   now?: () => number;
 }
 
+/** Tokens kept in one authorizer's cache before expired and oldest entries are dropped. */
+const MAX_CACHED_TOKENS = 512;
+
 /** Lifetime assumed when a token response has no `expires_in` (the distribution spec's default). */
 export const DEFAULT_TOKEN_LIFETIME_S = 60;
 
@@ -236,7 +239,8 @@ class TokenAuthorizer implements Authorizer {
   #credential(host: string, signal?: AbortSignal): Promise<Credential | undefined> {
     let p = this.#creds.get(host);
     if (!p) {
-      p = this.#store.get(host, signal);
+      // Shared by every caller, so not tied to this caller's signal (helpers have their own timeout).
+      p = this.#store.get(host);
       this.#creds.set(host, p);
       p.catch(() => this.#creds.delete(host));
     }
@@ -254,6 +258,7 @@ class TokenAuthorizer implements Authorizer {
       p = this.#fetchToken(url, st, scopes, afterReject).then(
         (entry) => {
           this.#tokens.set(key, entry);
+          if (this.#tokens.size > MAX_CACHED_TOKENS) this.#prune();
           return entry;
         },
         (err: unknown) => {
@@ -270,6 +275,16 @@ class TokenAuthorizer implements Authorizer {
       mine.then(clear, clear);
     }
     return raceAbort(p, signal);
+  }
+
+  /** Drop expired tokens, then the oldest ones, so a long-lived process touching many repositories stays bounded. */
+  #prune(): void {
+    const now = this.#now();
+    for (const [k, e] of this.#tokens) if (e.expiresAt <= now) this.#tokens.delete(k);
+    for (const k of this.#tokens.keys()) {
+      if (this.#tokens.size <= MAX_CACHED_TOKENS) break;
+      this.#tokens.delete(k);
+    }
   }
 
   async #fetchToken(url: URL, st: HostState, scopes: string[], afterReject: boolean): Promise<TokenEntry> {
