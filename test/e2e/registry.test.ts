@@ -1,0 +1,154 @@
+/**
+ * Pull, push and copy against a real registry (distribution's docker-registry), checked with
+ * skopeo. Skipped when the tools are missing, failing instead under CI=true.
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import {
+  active,
+  copy,
+  createRegistryResolver,
+  describeWithRegistry,
+  type Descriptor,
+  makeImage,
+  openFsStore,
+  pull,
+  push,
+  skopeo,
+  type StatusEvent,
+} from "./deps.ts";
+import { collect, present } from "./fixtures.ts";
+
+const MiB = 1024 * 1024;
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "ferry-e2e-"));
+  dirs.push(d);
+  return d;
+}
+afterAll(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** sha256 of what the registry serves for `ref` (the manifest or index bytes). */
+async function remoteDigest(ref: string): Promise<string> {
+  const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${ref}`]);
+  return `sha256:${createHash("sha256").update(raw).digest("hex")}`;
+}
+
+describeWithRegistry(
+  "pull / push / copy against docker-registry",
+  (ctx) => {
+    const resolver = createRegistryResolver();
+    let multi: { reference: string; root: Descriptor; manifests: Descriptor[]; configs: Descriptor[]; layers: Descriptor[] };
+    let all: Descriptor[];
+
+    beforeAll(async () => {
+      multi = await makeImage(ctx.registry.host, "multi:1", {
+        platforms: ["linux/amd64", "linux/arm64"],
+        layers: 2,
+        layerSize: 256 * 1024,
+      });
+      all = [multi.root, ...multi.manifests, ...multi.configs, ...multi.layers];
+    });
+
+    it("pulls one platform of a two-platform index", async () => {
+      const dir = await tempDir();
+      const store = await openFsStore(dir);
+      const r = await pull(multi.reference, { resolver, store, platform: "linux/arm64", name: "multi" }).done;
+      expect(r.root.digest).toBe(multi.root.digest);
+      const have = await present(store, all);
+      const arm = 1;
+      const want = [multi.root, multi.manifests[arm]!, multi.configs[arm]!, ...multi.layers.slice(2, 4)];
+      expect([...have].sort()).toEqual(want.map((d) => d.digest).sort());
+      expect(r.totals.bytesTransferred).toBe(want.reduce((n, d) => n + d.size, 0));
+      // skopeo reads the layout by the recorded name and finds the arm64 image complete.
+      const out = JSON.parse(await skopeo(["inspect", "--override-arch", "arm64", `oci:${dir}:multi`])) as { Architecture: string; Layers: string[] };
+      expect(out.Architecture).toBe("arm64");
+      expect(out.Layers).toEqual(multi.layers.slice(2, 4).map((l) => l.digest));
+    });
+
+    it("pulls every platform, pushes it back and the registry serves the same digests", async () => {
+      const dir = await tempDir();
+      const store = await openFsStore(dir);
+      const op = pull(multi.reference, { resolver, store, platform: "all", name: "multi" });
+      const events = collect(op);
+      const r = await op.done;
+      expect((await present(store, all)).size).toBe(all.length);
+      expect(r.totals.blobsDone).toBe(all.length);
+      expect((await events).filter((e) => e.type === "done")).toHaveLength(all.length);
+      const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+      expect(index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "multi")?.digest).toBe(multi.root.digest);
+
+      const dst = `${ctx.registry.host}/pushed:2`;
+      const pushed = push(dst, { store, name: "multi", resolver });
+      const pe = collect(pushed);
+      await pushed.done;
+      expect((await pe).filter((e) => e.type === "done" || e.type === "exists" || e.type === "mounted")).toHaveLength(all.length);
+      expect((await pe).some((e) => e.type === "uploading")).toBe(true);
+      expect(await remoteDigest(dst)).toBe(multi.root.digest);
+      for (const m of multi.manifests) expect(await remoteDigest(`${ctx.registry.host}/pushed@${m.digest}`)).toBe(m.digest);
+
+      // Pushing again finds everything: nothing moves.
+      const again = await push(dst, { store, name: "multi", resolver }).done;
+      expect(again.totals.bytesTransferred).toBe(0);
+
+      // Mounting from the repository that has the blobs instead of uploading them.
+      const mounted = push(`${ctx.registry.host}/mounted:1`, { store, name: "multi", resolver, from: "multi" });
+      const me = collect(mounted);
+      await mounted.done;
+      const kinds = (await me).filter((e) => e.type === "mounted").map((e) => e.digest);
+      expect(kinds.length).toBeGreaterThanOrEqual(multi.layers.length);
+      expect(await remoteDigest(`${ctx.registry.host}/mounted:1`)).toBe(multi.root.digest);
+    });
+
+    it("interrupted at ~50% and re-run, transfers only the missing part", async () => {
+      const img = await makeImage(ctx.registry.host, "big:1", { layers: 2, layerSize: 6 * MiB });
+      const blobs = [img.root, ...img.configs, ...img.layers];
+      const total = blobs.reduce((n, d) => n + d.size, 0);
+      const dir = await tempDir();
+      const store = await openFsStore(dir);
+      const ac = new AbortController();
+      const op = pull(img.reference, { resolver, store, name: "big", signal: ac.signal, concurrency: 1, throttleMs: 0 });
+      op.events.on("progress", (p) => {
+        if (p.bytesDone >= total / 2) ac.abort();
+      });
+      await expect(op.done).rejects.toMatchObject({ code: "Aborted" });
+
+      // What survived: committed blobs and the partial ingests' bytes.
+      const committed = await present(store, blobs);
+      const partial = (await active(store)).reduce((n, s) => n + s.offset, 0);
+      const kept = blobs.filter((d) => committed.has(d.digest)).reduce((n, d) => n + d.size, 0) + partial;
+      expect(kept).toBeGreaterThan(total * 0.3);
+      expect(kept).toBeLessThan(total);
+
+      const op2 = pull(img.reference, { resolver, store, name: "big" });
+      const events2 = collect(op2);
+      const r = await op2.done;
+      expect(r.totals.bytesTransferred).toBe(total - kept);
+      expect(r.totals.bytesDone).toBe(total);
+      if (partial > 0) expect((await events2).some((e: StatusEvent) => e.type === "resumed")).toBe(true);
+      expect((await present(store, blobs)).size).toBe(blobs.length);
+      expect(await active(store)).toEqual([]);
+    });
+
+    it("copies registry → layout → registry", async () => {
+      const dir = await tempDir();
+      const layout = await openFsStore(dir);
+      const a = await copy(multi.reference, "copied", { from: resolver, to: layout }).done;
+      expect(a.root.digest).toBe(multi.root.digest);
+      const dst = `${ctx.registry.host}/roundtrip:1`;
+      const b = await copy("copied", dst, { from: layout, to: resolver }).done;
+      expect(b.root.digest).toBe(multi.root.digest);
+      expect(await remoteDigest(dst)).toBe(multi.root.digest);
+      // And registry → registry directly.
+      const c = await copy(multi.reference, `${ctx.registry.host}/direct:1`, { from: resolver, to: resolver }).done;
+      expect(c.totals.blobsDone).toBe(all.length);
+      expect(await remoteDigest(`${ctx.registry.host}/direct:1`)).toBe(multi.root.digest);
+    });
+  },
+  { tools: ["skopeo"] },
+);
