@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { digestOf, type Descriptor } from "@ferry/core";
+import { openFsStore } from "@ferry/store-fs";
+import { runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  tmp = await tempDir();
+});
+afterAll(async () => {
+  await tmp.remove();
+});
+
+describe("ferry content", () => {
+  it("ingest commits stdin; ls, path and rm see it", async () => {
+    const store = join(tmp.dir, "s1");
+    const data = randomBytes(200_000);
+    const digest = digestOf(data);
+    const ing = await runCli(["content", "ingest", "--store", store, "--ref", "blob-1", "--expected-digest", digest, "--expected-size", String(data.length)], { stdin: data });
+    expect(ing.code, ing.stderr).toBe(0);
+
+    const ls = await runCli(["content", "ls", "-q", "--store", store]);
+    expect(ls.stdout).toBe(`${digest}\n`);
+    const long = await runCli(["content", "ls", "--store", store]);
+    expect(long.stdout).toMatch(/^DIGEST/);
+    expect(long.stdout).toContain(digest);
+    const json = await runCli(["content", "ls", "--json", "--store", store]);
+    expect(JSON.parse(json.stdout.trim())).toMatchObject({ digest, size: data.length });
+
+    const path = await runCli(["content", "path", digest, "--store", store]);
+    expect(path.code).toBe(0);
+    expect(await readFile(path.stdout.trim())).toEqual(data);
+
+    const rm = await runCli(["content", "rm", digest, "--store", store]);
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toBe(`${digest}\n`);
+    expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toBe("");
+    // Gone now: path and rm say not found (exit 3).
+    expect((await runCli(["content", "path", digest, "--store", store])).code).toBe(3);
+    expect((await runCli(["content", "rm", digest, "--store", store])).code).toBe(3);
+  });
+
+  it("ingest refuses wrong content and keeps nothing committed", async () => {
+    const store = join(tmp.dir, "s2");
+    const data = randomBytes(10_000);
+    const wrong = digestOf(Buffer.from("something else"));
+    const r = await runCli(["content", "ingest", "--store", store, "--ref", "bad", "--expected-digest", wrong, "--expected-size", String(data.length)], { stdin: data });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/DigestMismatch/);
+    expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toBe("");
+    const short = await runCli(["content", "ingest", "--store", store, "--ref", "short", "--expected-digest", digestOf(data), "--expected-size", "20000"], { stdin: data });
+    expect(short.code).toBe(1);
+    expect(short.stderr).toMatch(/SizeMismatch/);
+  });
+
+  it("active lists an interrupted ingest; ingest resumes it by skipping what is already written", async () => {
+    const store = join(tmp.dir, "s3");
+    const data = randomBytes(300_000);
+    const digest = digestOf(data);
+    const fs = await openFsStore(store);
+    const w = await fs.writer({ ref: "layer-resume", total: data.length, expected: digest });
+    await w.write(data.subarray(0, 120_000));
+    await w.close();
+
+    const active = await runCli(["content", "active", "--json", "--store", store]);
+    const st = JSON.parse(active.stdout.trim()) as { ref: string; offset: number; total: number };
+    expect(st).toMatchObject({ ref: "layer-resume", offset: 120_000, total: data.length });
+    expect((await runCli(["content", "active", "-q", "--store", store])).stdout).toBe("layer-resume\n");
+
+    // The full stream again: the first 120 000 bytes are discarded, the rest appended.
+    const r = await runCli(["content", "ingest", "--json", "--store", store, "--ref", "layer-resume", "--expected-digest", digest, "--expected-size", String(data.length)], { stdin: data });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ ref: "layer-resume", digest, outcome: "written" });
+    expect((await runCli(["content", "active", "-q", "--store", store])).stdout).toBe("");
+    const path = await runCli(["content", "path", digest, "--store", store]);
+    expect(digestOf(await readFile(path.stdout.trim()))).toBe(digest);
+
+    // Ingesting committed content again is a no-op success.
+    const again = await runCli(["content", "ingest", "--store", store, "--ref", "layer-resume", "--expected-digest", digest], { stdin: data });
+    expect(again.code).toBe(0);
+  });
+
+  describe("prune", () => {
+    let reg: LocalRegistry;
+    beforeAll(async () => {
+      reg = await startLocalRegistry();
+    });
+    afterAll(async () => {
+      await reg.stop();
+    });
+
+    it("removes expired ingests and unreferenced blobs, keeps everything a name reaches", async () => {
+      const store = join(tmp.dir, "s4");
+      const img = await seedImage(reg.host, "prune/app:1", join(tmp.dir, "prune-layout"), { layers: 2, layerSize: 50_000 });
+      expect((await runCli(["pull", img.reference, "-q", "--store", store])).code).toBe(0);
+      const stray = randomBytes(5000);
+      const strayDigest = digestOf(stray);
+      expect((await runCli(["content", "ingest", "--store", store, "--ref", "stray", "--expected-digest", strayDigest], { stdin: stray })).code).toBe(0);
+      const fs = await openFsStore(store);
+      const w = await fs.writer({ ref: "abandoned" });
+      await w.write(randomBytes(1000));
+      await w.close();
+
+      // Defaults: nothing is old enough yet.
+      const none = await runCli(["content", "prune", "--store", store]);
+      expect(none.stdout).toContain("removed 0 ingests, 0 blobs");
+
+      const dry = await runCli(["content", "prune", "--dry-run", "--ingest-age", "0", "--blob-age", "0", "--store", store]);
+      expect(dry.stdout).toContain(`blob ${strayDigest}`);
+      expect(dry.stdout).toContain("ingest abandoned");
+      expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toContain(strayDigest);
+
+      await new Promise((r) => setTimeout(r, 20));
+      const pruned = await runCli(["content", "prune", "--json", "--ingest-age", "0", "--blob-age", "0", "--store", store]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const records = pruned.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(records).toContainEqual({ type: "ingest", ref: "abandoned" });
+      expect(records).toContainEqual({ type: "blob", digest: strayDigest, size: stray.length });
+      expect(records).toHaveLength(2);
+
+      const left = new Set((await runCli(["content", "ls", "-q", "--store", store])).stdout.trim().split("\n"));
+      const image: Descriptor[] = [img.root, ...img.configs, ...img.layers];
+      expect(left).toEqual(new Set(image.map((d) => d.digest)));
+      expect((await runCli(["content", "active", "-q", "--store", store])).stdout).toBe("");
+    });
+  });
+});

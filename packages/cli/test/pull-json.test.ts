@@ -1,0 +1,125 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { digestOf, isDigest, type Descriptor, type StatusEvent } from "@ferry/core";
+import { runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
+
+const blobEventTypes = new Set(["waiting", "exists", "skipped", "downloading", "uploading", "resumed", "committing", "done", "mounted"]);
+const otherTypes = new Set(["resolving", "resolved", "retrying", "error", "tagged", "progress"]);
+
+let reg: LocalRegistry;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let img: SeededImage;
+
+beforeAll(async () => {
+  reg = await startLocalRegistry();
+  tmp = await tempDir();
+  img = await seedImage(reg.host, "json/app:1", join(tmp.dir, "layout"), {
+    layers: 3,
+    layerSize: 300_000,
+    platforms: ["linux/amd64", "linux/arm64"],
+  });
+});
+afterAll(async () => {
+  await reg.stop();
+  await tmp.remove();
+});
+
+function parseLines(stdout: string): Array<Record<string, unknown>> {
+  const lines = stdout.split("\n").filter((l) => l !== "");
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe("ferry pull --json", () => {
+  it("prints only NDJSON status events and a final result, consistent with the image", async () => {
+    const store = join(tmp.dir, "store-json");
+    const r = await runCli(["pull", img.reference, "--all-platforms", "--store", store, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = parseLines(r.stdout);
+    const events = lines.slice(0, -1) as unknown as StatusEvent[];
+    const result = lines.at(-1) as { type: string; root: Descriptor; name: string; totals: { bytesDone: number; bytesTotal: number; blobsDone: number } };
+
+    // Envelope: known types only, in the documented order.
+    for (const e of events) expect(blobEventTypes.has(e.type) || otherTypes.has(e.type), e.type).toBe(true);
+    expect(events[0]?.type).toBe("resolving");
+    expect(events[1]).toMatchObject({ type: "resolved", reference: img.reference, descriptor: { digest: img.root.digest } });
+    expect(result.type).toBe("result");
+    expect(result.root.digest).toBe(img.root.digest);
+
+    // Every blob event is well formed.
+    const blobs = events.filter((e) => blobEventTypes.has(e.type)) as Array<StatusEvent & { ref: string; digest: string; kind: string; total: number; time: number }>;
+    for (const e of blobs) {
+      expect(isDigest(e.digest)).toBe(true);
+      expect(e.ref.endsWith(e.digest)).toBe(true);
+      expect(["index", "manifest", "config", "layer", "blob"]).toContain(e.kind);
+      expect(Number.isSafeInteger(e.total) && e.total >= 0).toBe(true);
+      expect(typeof e.time).toBe("number");
+    }
+
+    // Each blob of the image is done exactly once, with its real size.
+    const expected = new Map<string, number>([[img.root.digest, img.root.size]]);
+    for (const d of [...img.manifests, ...img.configs, ...img.layers]) expected.set(d.digest, d.size);
+    const done = blobs.filter((e) => e.type === "done");
+    expect(new Set(done.map((e) => e.digest))).toEqual(new Set(expected.keys()));
+    expect(done).toHaveLength(expected.size);
+    for (const e of done) expect(e.total).toBe(expected.get(e.digest));
+
+    // Layers report their bytes as they move, offsets never going back.
+    const offsets = new Map<string, number>();
+    for (const e of blobs) {
+      if (e.type !== "downloading") continue;
+      const o = (e as unknown as { offset: number }).offset;
+      expect(o).toBeGreaterThanOrEqual(offsets.get(e.ref) ?? 0);
+      expect(o).toBeLessThanOrEqual(e.total);
+      offsets.set(e.ref, o);
+    }
+
+    // Totals: the last progress event and the result agree with the image size.
+    const totalBytes = [...expected.values()].reduce((a, b) => a + b, 0);
+    const progress = events.filter((e) => e.type === "progress") as Array<{ bytesDone: number; bytesTotal: number }>;
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes });
+    expect(result.totals).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes, blobsDone: expected.size });
+    expect(events.some((e) => e.type === "tagged")).toBe(true);
+
+    // And the store really holds the bytes.
+    const layer = img.layers[0] as Descriptor;
+    const hex = layer.digest.slice("sha256:".length);
+    expect(digestOf(await readFile(join(store, "blobs", "sha256", hex)))).toBe(layer.digest);
+  });
+
+  it("a second pull reports the root as existing and transfers nothing", async () => {
+    const store = join(tmp.dir, "store-json");
+    const r = await runCli(["pull", img.reference, "--all-platforms", "--store", store, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = parseLines(r.stdout);
+    expect(lines.some((e) => e.type === "exists" && e.digest === img.root.digest)).toBe(true);
+    expect(lines.some((e) => e.type === "downloading")).toBe(false);
+    expect((lines.at(-1) as { totals: { bytesTransferred: number } }).totals.bytesTransferred).toBe(0);
+  });
+
+  it("--platform pulls one platform's manifest, config and layers only", async () => {
+    const store = join(tmp.dir, "store-arm");
+    const r = await runCli(["pull", img.reference, "--platform", "linux/arm64", "--store", store, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = parseLines(r.stdout);
+    const arm = img.images.find((i) => i.platform.architecture === "arm64");
+    const amd = img.images.find((i) => i.platform.architecture === "amd64");
+    const doneDigests = new Set(lines.filter((e) => e.type === "done").map((e) => e.digest));
+    for (const l of arm?.layers ?? []) expect(doneDigests.has(l.digest)).toBe(true);
+    for (const l of amd?.layers ?? []) expect(doneDigests.has(l.digest)).toBe(false);
+    expect(lines.some((e) => e.type === "skipped" && e.digest === amd?.manifest.digest)).toBe(true);
+  });
+
+  it("plain progress lines go to stderr and the summary to stdout; --quiet prints just the digest", async () => {
+    const plain = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-plain"), "--platform", "linux/amd64"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/^resolved /m);
+    expect(plain.stderr).toMatch(/^layer-sha256:[0-9a-f]{12} done /m);
+    expect(plain.stdout).toMatch(new RegExp(`^pulled ${img.reference.replace(/[.:/]/g, "\\$&")} ${img.root.digest}`));
+    const quiet = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-quiet"), "-q"]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).toBe(`${img.root.digest}\n`);
+    expect(quiet.stderr).toBe("");
+  });
+});
