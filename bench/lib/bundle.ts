@@ -1,0 +1,36 @@
+/**
+ * Bundle a TypeScript entry (the worker, the embedded registry server) into one ESM file with
+ * the esbuild that tsx already depends on, so measured processes run plain JavaScript: no
+ * TypeScript loader, no esbuild service process, no compile time in the figures. Falls back to
+ * running the entry under tsx when esbuild cannot be found.
+ */
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+interface EsbuildApi {
+  build(options: Record<string, unknown>): Promise<unknown>;
+}
+
+/** A command prefix that runs a bundled entry: `[node, file]` or `[node, --import, tsx, entry]`. */
+export async function bundleEntry(entry: string, outDir: string, name: string): Promise<string[]> {
+  let esbuild: EsbuildApi;
+  try {
+    const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
+    esbuild = req("esbuild") as EsbuildApi;
+  } catch {
+    return [process.execPath, "--import", "tsx", entry];
+  }
+  const outfile = join(outDir, `${name}.mjs`);
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+    // CommonJS dependencies (undici) call require() for node built-ins.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  return [process.execPath, outfile];
+}

@@ -1,0 +1,54 @@
+/**
+ * One ferry operation per process, so the benchmark can measure wall time, CPU time and peak RSS
+ * of the whole process from outside (under `/usr/bin/time`), exactly as it does for skopeo.
+ * The benchmark bundles this file with esbuild first so no TypeScript compiler runs in the
+ * measured process.
+ *
+ *   worker pull REF STORE_DIR [--concurrency N] [--progress]
+ *   worker push STORE_DIR NAME REF [--concurrency N]
+ *
+ * Prints one JSON line `{"ok":true,"totals":{…}}` on success. With `--progress` it also prints
+ * `P <bytesDone> <bytesTotal>` lines (throttled by the status stream) so the parent can kill it
+ * part-way (the resume case).
+ */
+import { pull, push, type TransferOperation } from "../packages/core/src/index.ts";
+import { createRegistryResolver } from "../packages/fetcher/src/index.ts";
+import { openFsStore } from "../packages/store-fs/src/index.ts";
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && rest[i - 1] === "--concurrency"));
+  const concurrency = flag(rest, "--concurrency");
+  const common = concurrency !== undefined ? { concurrency: Number(concurrency) } : {};
+  const resolver = createRegistryResolver();
+  let op: TransferOperation;
+  try {
+    if (cmd === "pull") {
+      const [ref, dir] = positional as [string, string];
+      const store = await openFsStore(dir);
+      op = pull(ref, { resolver, store, ...common });
+    } else if (cmd === "push") {
+      const [dir, name, ref] = positional as [string, string, string];
+      const store = await openFsStore(dir);
+      op = push(ref, { store, name, resolver, ...common });
+    } else {
+      process.stderr.write(`unknown worker command ${cmd ?? ""}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (rest.includes("--progress")) {
+      op.events.on("progress", (p) => process.stdout.write(`P ${p.bytesDone} ${p.bytesTotal}\n`));
+    }
+    const result = await op.done;
+    process.stdout.write(`${JSON.stringify({ ok: true, totals: result.totals })}\n`);
+  } finally {
+    await resolver.close();
+  }
+}
+
+await main(process.argv.slice(2));
