@@ -256,17 +256,20 @@ export class FsWriter implements Writer {
       throwIfAborted(this.#signal);
       const n = chunk.byteLength;
       if (n === 0) return;
-      this.#digester.update(chunk);
       this.#offset += n;
       this.#updatedAt = new Date();
       if (this.#staged + n < this.#staging.byteLength) {
+        this.#digester.update(chunk);
         // Copy: the caller may reuse its buffer as soon as this promise resolves.
         this.#staging.set(chunk, this.#staged);
         this.#staged += n;
         return;
       }
-      // One writev of the staged bytes plus this chunk: at least writeBatchBytes.
-      await this.#writeOut([this.#staging.subarray(0, this.#staged), chunk]);
+      // One writev of the staged bytes plus this chunk (at least writeBatchBytes), hashed on
+      // this thread while the write runs in the thread pool.
+      const written = this.#writeOut([this.#staging.subarray(0, this.#staged), chunk]);
+      this.#digester.update(chunk);
+      await written;
       this.#staged = 0;
       await this.#maybeCheckpoint(false);
     });
