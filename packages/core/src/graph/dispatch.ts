@@ -5,6 +5,7 @@
  * node gives its slot back before it waits for its children: a deep tree cannot deadlock the
  * limiter, even with a concurrency of 1.
  */
+import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import type { Descriptor } from "../descriptor.ts";
 import { abortError, InvalidArgumentError, isAborted, throwIfAborted } from "../errors.ts";
@@ -59,6 +60,8 @@ export async function dispatch(roots: readonly Descriptor[], options: DispatchOp
   const blobs = pLimit(blobConcurrency);
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  // Every in-flight node's transport and writer listen on this signal: not a leak, just many.
+  setMaxListeners(Math.max(10, (manifestConcurrency + blobConcurrency) * 8), signal);
   const isManifest = options.isManifest ?? ((d: Descriptor) => isManifestLike(d.mediaType));
 
   const loaded = new Map<string, Promise<Uint8Array>>();

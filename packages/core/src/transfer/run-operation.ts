@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { abortError, isAborted } from "../errors.ts";
 import type { TransferResult } from "../status/events.ts";
 import type { TransferOperation } from "../status/operation.ts";
@@ -20,6 +21,8 @@ export function runOperation(
   const reporter = new StatusReporter({ throttleMs: options.throttleMs });
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  // The walk adds its own listener per branch (see dispatch); allow for them without warnings.
+  setMaxListeners(100, signal);
   queueMicrotask(() => {
     (async () => {
       try {
