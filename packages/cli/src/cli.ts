@@ -122,7 +122,12 @@ export async function run(argv: string[], partialIO: Partial<CliIO> = {}): Promi
   const { command, words, rest } = findCommand(argv);
   try {
     if (!command) {
-      const { values } = parseArgs({ args: rest, options: globalOptions, strict: true, allowPositionals: false });
+      let values;
+      try {
+        ({ values } = parseArgs({ args: rest, options: globalOptions, strict: true, allowPositionals: false }));
+      } catch (err) {
+        throw new UsageError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
+      }
       if (values.version) {
         await write(io.stdout, `ferry ${version()}\n`);
         return ExitCode.Ok;

@@ -58,6 +58,8 @@ export async function seedImage(
 export interface CliResult {
   code: number;
   stdout: string;
+  /** stdout as bytes (fetch writes binary). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -76,7 +78,8 @@ export async function runCli(args: string[], options: { cwd?: string; stdin?: Bu
     isTTY: false,
     cwd: options.cwd ?? process.cwd(),
   });
-  return { code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+  const bytes = Buffer.concat(out);
+  return { code, stdout: bytes.toString("utf8"), stdoutBytes: bytes, stderr: Buffer.concat(err).toString("utf8") };
 }
 
 /** Run `bin/ferry.js` as its own process (the real entry: signals, exit code, stdout flushing). */
@@ -92,7 +95,10 @@ export function spawnShell(cmd: string, args: string[], options: { cwd?: string;
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    child.on("close", (code) => {
+      const bytes = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: bytes.toString("utf8"), stdoutBytes: bytes, stderr: Buffer.concat(err).toString("utf8") });
+    });
     child.stdin.end(options.input);
   });
 }

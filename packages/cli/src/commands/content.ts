@@ -155,8 +155,8 @@ export const pathCommand: Command = {
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {
-    const store = await openStore(ctx, true);
     const digest = parseDigest(ctx.positionals[0]);
+    const store = await openStore(ctx, true);
     await store.info(digest); // NotFound → exit 3
     await write(ctx.io.stdout, `${blobPath(store, digest)}\n`);
   },

@@ -1,0 +1,100 @@
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRegistry, type ListeningRegistry, type Registry } from "@ferry/registry";
+import { ExitCode, exitCodeFor } from "../src/exit-codes.ts";
+import { runCli, seedImage, spawnCli, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+import { FerryError, InternalError, NetworkError, NotFoundError, UnauthorizedError } from "@ferry/core";
+
+let reg: LocalRegistry;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  reg = await startLocalRegistry();
+  tmp = await tempDir();
+});
+afterAll(async () => {
+  await reg.stop();
+  await tmp.remove();
+});
+
+/** A loopback port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("exit codes", () => {
+  it("maps core error codes", () => {
+    expect(exitCodeFor(new NotFoundError("x"))).toBe(3);
+    expect(exitCodeFor(new UnauthorizedError("x"))).toBe(4);
+    expect(exitCodeFor(new FerryError("Denied", "x"))).toBe(4);
+    expect(exitCodeFor(new NetworkError("x"))).toBe(5);
+    expect(exitCodeFor(new FerryError("TooManyRequests", "x"))).toBe(5);
+    expect(exitCodeFor(new FerryError("InvalidReference", "x"))).toBe(2);
+    expect(exitCodeFor(new FerryError("DigestMismatch", "x"))).toBe(1);
+    expect(exitCodeFor(new InternalError("x"))).toBe(1);
+    expect(exitCodeFor(new Error("plain"))).toBe(1);
+  });
+
+  it("2 for usage errors, with a pointer to the command's help", async () => {
+    const unknownOption = await runCli(["pull", "x/y:1", "--nope"]);
+    expect(unknownOption.code).toBe(ExitCode.Usage);
+    expect(unknownOption.stderr).toMatch(/--nope/);
+    expect(unknownOption.stderr).toMatch(/ferry pull --help/);
+    expect((await runCli(["pull"])).code).toBe(2);
+    expect((await runCli(["resolve", "a", "b"])).code).toBe(2);
+    expect((await runCli(["frobnicate"])).code).toBe(2);
+    expect((await runCli(["resolve", "UPPER/Case:1"])).code).toBe(2);
+    expect((await runCli(["content", "path", "sha256:nothex"])).code).toBe(2);
+    expect((await runCli(["pull", "x/y:1", "--concurrency", "0"])).code).toBe(2);
+    expect((await runCli(["content", "ingest", "--expected-digest", `sha256:${"0".repeat(64)}`])).code).toBe(2);
+  });
+
+  it("0 for --help and --version", async () => {
+    const help = await runCli(["content", "ingest", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: ferry content ingest/);
+    const v = await runCli(["--version"]);
+    expect(v.stdout).toMatch(/^ferry \d+\.\d+\.\d+/);
+  });
+
+  it("3 for a missing tag, repository or layout", async () => {
+    const img = await seedImage(reg.host, "codes/app:1", join(tmp.dir, "layout"));
+    expect((await runCli(["resolve", img.reference])).code).toBe(0);
+    const missing = await runCli(["resolve", `${reg.host}/codes/app:nope`]);
+    expect(missing.code).toBe(ExitCode.NotFound);
+    expect(missing.stderr).toMatch(/NotFound/);
+    expect((await runCli(["pull", `${reg.host}/codes/other:1`, "--store", join(tmp.dir, "s")])).code).toBe(3);
+    expect((await runCli(["copy", `oci:${join(tmp.dir, "no-such-layout")}:x`, `${reg.host}/a:1`])).code).toBe(3);
+    // --json also gets the failure as a record on stdout.
+    const json = await runCli(["resolve", "--json", `${reg.host}/codes/app:nope`]);
+    expect(JSON.parse(json.stdout.trim())).toMatchObject({ type: "error", code: "NotFound", exitCode: 3 });
+  });
+
+  it("4 when the registry wants credentials", async () => {
+    const guarded: Registry = createRegistry({ auth: { users: { alice: "secret" } } });
+    const l: ListeningRegistry = await guarded.listen(0, "127.0.0.1");
+    try {
+      const r = await runCli(["resolve", `${l.host}/private/app:1`]);
+      expect(r.code, r.stderr).toBe(ExitCode.Auth);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it("5 when the registry cannot be reached, and as a real process too", async () => {
+    const port = await deadPort();
+    const r = await spawnCli(["resolve", `127.0.0.1:${port}/app:1`]);
+    expect(r.code, r.stderr).toBe(ExitCode.Network);
+    expect(r.stderr).toMatch(/^ferry: .*\(Network\)/m);
+  });
+
+  it("the bin reports usage (2) and not-found (3) as a process", async () => {
+    expect((await spawnCli(["--bogus"])).code).toBe(2);
+    const nf = await spawnCli(["resolve", `${reg.host}/codes/app:nope`]);
+    expect(nf.code).toBe(3);
+  });
+});
