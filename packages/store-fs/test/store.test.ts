@@ -376,6 +376,45 @@ describe("FsStore ingest manager", () => {
   });
 });
 
+describe("FsStore leftovers and signals", () => {
+  it("expireIngests also clears interrupted removals and creations", async () => {
+    const ingest = join(dir.path, "ingest");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(join(ingest, ".trash-0123"), { recursive: true });
+    await writeFile(join(ingest, ".trash-0123", "data"), "x");
+    const half = join(ingest, ingestKey("half-created"));
+    await mkdir(half);
+    await writeFile(join(half, "data"), "no ref file yet");
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(half, old, old);
+    expect(await store.listStatuses()).toEqual([]); // no ref file: not an ingest
+    expect(await store.expireIngests(60_000)).toEqual([]);
+    expect((await readdir(ingest)).sort()).toEqual([]);
+  });
+
+  it("an aborted signal refuses to open a writer and stops writes of an open one", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    expect(await codeOf(store.writer({ ref: "sig", signal: ac.signal }))).toBe("Aborted");
+    const ac2 = new AbortController();
+    const w = await store.writer({ ref: "sig", signal: ac2.signal });
+    await w.write(Buffer.from("abc"));
+    ac2.abort();
+    expect(await codeOf(w.write(Buffer.from("def")))).toBe("Aborted");
+    await w.close();
+    expect((await store.status("sig")).offset).toBe(3);
+  });
+
+  it("label updates leave the blob read-only and its bytes untouched", async () => {
+    const data = bytes(1000);
+    const d = await put(data);
+    await store.update({ digest: d, labels: { a: "1" } });
+    const blob = join(dir.path, "blobs", "sha256", d.slice(7));
+    expect((await stat(blob)).mode & 0o777).toBe(0o444);
+    expect(digestOf(await readFile(blob))).toBe(d);
+  });
+});
+
 describe("FsStore names (index.json)", () => {
   it("set/get/list/delete names as annotated index entries", async () => {
     const m = Buffer.from('{"schemaVersion":2}');
