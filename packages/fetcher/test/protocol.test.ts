@@ -2,7 +2,15 @@
  * Protocol corner cases against small node:http servers: redirects and credentials, auth
  * challenges, redaction, pagination, manifest caps, HEAD fallbacks, mirrors, 416, stalls.
  */
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { createRegistryResolver, parseRetryAfter, redactUrl, type RequestAuthorizer } from "../src/index.ts";
@@ -87,7 +95,6 @@ describe("credentials and redirects", () => {
     });
     const r = createRegistryResolver({ authorizer: staticAuth(), ...fast });
     const p = await r.pusher(`${reg.host}/r`);
-    const { Readable } = await import("node:stream");
     expect(await p.push(blobDesc, { open: () => Readable.from([blob]) })).toBe("pushed");
     expect(reg.seen.every((s) => s.headers.authorization === SECRET)).toBe(true);
     expect(other.seen[0]!.method).toBe("PUT");
@@ -384,5 +391,41 @@ describe("ranged reads", () => {
     expect(cdn.seen[0]!.headers.authorization).toBeUndefined();
     expect(reg.seen.length).toBe(0);
     await r.close();
+  });
+});
+
+describe("https is never downgraded", () => {
+  const haveOpenssl = spawnSync("openssl", ["version"]).status === 0;
+  it.skipIf(!haveOpenssl && process.env.CI !== "true")("refuses an https→http redirect and an http upload Location", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-tls-"));
+    const gen = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "k"), "-out", join(dir, "c"), "-subj", "/CN=127.0.0.1", "-days", "1"]);
+    expect(gen.status).toBe(0);
+    const plain = await stub((_req, res) => res.end(blob));
+    const tls = createHttpsServer({ key: readFileSync(join(dir, "k")), cert: readFileSync(join(dir, "c")) }, (req, res) => {
+      if (req.method === "HEAD") return void res.writeHead(404).end();
+      if (req.method === "POST") return void res.writeHead(202, { location: `${plain.origin}/upload?_state=1` }).end();
+      res.writeHead(302, { location: `${plain.origin}/blob` }).end();
+    });
+    await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
+    const port = (tls.address() as AddressInfo).port;
+    const agent = new Agent({ connect: { rejectUnauthorized: false } });
+    const r = createRegistryResolver({
+      dispatcher: agent,
+      retry: { maxAttempts: 1 },
+      mirrors: { "upstream.invalid": [{ host: `https://127.0.0.1:${port}`, capabilities: ["pull", "resolve", "push"] }] },
+    });
+    try {
+      const f = await r.fetcher("upstream.invalid/r");
+      await expect(f.fetch(blobDesc)).rejects.toMatchObject({ code: "Network", message: expect.stringMatching(/refusing redirect from https/) });
+      const p = await r.pusher("upstream.invalid/r");
+      await expect(p.push(blobDesc, { open: () => Readable.from([blob]) })).rejects.toMatchObject({ message: expect.stringMatching(/downgrades https/) });
+      expect(plain.seen.length).toBe(0);
+    } finally {
+      await r.close();
+      await agent.close();
+      tls.closeAllConnections();
+      await new Promise((res) => tls.close(res));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
