@@ -1,7 +1,7 @@
 /** Random access to one committed blob through an open file handle. */
 import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { InvalidArgumentError, throwIfAborted, type ReaderAt } from "@ferry/core";
+import { FailedPreconditionError, InvalidArgumentError, throwIfAborted, type ReaderAt } from "@ferry/core";
 
 /** Size of the chunks a read stream yields. */
 const STREAM_CHUNK = 1024 * 1024;
@@ -17,6 +17,7 @@ export class FsReaderAt implements ReaderAt {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.#closed) throw new FailedPreconditionError("read from a closed ReaderAt");
     checkRange(offset, length);
     const want = Math.max(0, Math.min(length, this.size - offset));
     const buf = Buffer.allocUnsafe(want);

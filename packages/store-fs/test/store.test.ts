@@ -96,6 +96,11 @@ describe("FsStore provider", () => {
     expect(digestOf(Buffer.concat(all))).toBe(d);
     await r.close();
     await r.close();
+    expect(await codeOf(r.read(0, 1))).toBe("FailedPrecondition");
+    expect(await codeOf(r.read(-1, 1))).toBe("FailedPrecondition");
+    const r2 = await store.readerAt({ digest: d });
+    expect(await codeOf(r2.read(-1, 1))).toBe("InvalidArgument");
+    await r2.close();
   });
 
   it("a 6-byte blob read through a window one byte too long", async () => {
