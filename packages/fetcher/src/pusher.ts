@@ -232,7 +232,11 @@ export class RegistryPusher implements Pusher {
   async #monolithic(desc: Descriptor, source: PushSource, location: URL, options: PushOptions): Promise<void> {
     const src = await source.open(0);
     const body = desc.size > 0 ? src.pipe(counter(0, options.onProgress)) : (src.destroy(), "");
-    src.once("error", (e) => (body as Transform).destroy?.(e));
+    if (typeof body !== "string") {
+      // pipe() neither forwards source errors nor closes the source when the request dies.
+      src.once("error", (e) => body.destroy(e));
+      body.once("close", () => src.destroy());
+    }
     const res = await this.#ctx.http.send({
       method: "PUT",
       url: this.#withDigest(location, desc),

@@ -47,6 +47,16 @@ describeWithRegistry(
       expect(r.descriptor.size).toBe(image.root.size);
     });
 
+    it("resolves and fetches a Docker manifest list", async () => {
+      const docker = await makeImage(ctx.registry.host, "demo/docker:v1", { layers: 1, layerSize: 10_000, platforms: ["linux/amd64", "linux/arm64"], format: "docker" });
+      const r = await resolver.resolve(docker.reference);
+      expect(r.descriptor).toEqual({ mediaType: MediaTypes.DockerManifestList, digest: docker.digest, size: docker.root.size });
+      const f = await resolver.fetcher(r.name);
+      for (const d of [...docker.manifests, ...docker.layers]) expect((await digestStream(await f.fetch(d))).digest).toBe(d.digest);
+      const child = await resolver.resolve(`${r.name}@${docker.manifests[0]!.digest}`);
+      expect(child.descriptor.mediaType).toBe(MediaTypes.DockerManifest);
+    }, 60_000);
+
     it("resolves a digest reference by hashing the bytes, and fetchManifest returns them", async () => {
       const ref = `${ctx.registry.host}/demo/multi@${image.manifests[1]!.digest}`;
       const r = await resolver.resolve(ref);
