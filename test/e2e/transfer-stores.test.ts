@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { copy, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
-import { collect, present, syntheticImage } from "./fixtures.ts";
+import { copy, type Descriptor, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
+import { collect, present, put, syntheticImage } from "./fixtures.ts";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -132,3 +132,47 @@ describe("copy between stores", () => {
     expect((await present(b, img.all)).size).toBe(img.all.length);
   });
 });
+
+describe("referrers", () => {
+  it("copies the referrers of the root (and of theirs) after their subject when asked", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const sbom = await artifact(a, img.root, "application/spdx+json", "sbom");
+    const sig = await artifact(a, sbom, "application/vnd.dev.cosign.simplesigning.v1+json", "sig");
+    const unrelated = await artifact(a, img.manifests[0]!, "application/x-other", "other");
+
+    const plain = new MemoryStore();
+    await copy("x", "x", { from: a, to: plain }).done;
+    expect((await present(plain, [sbom, sig])).size).toBe(0);
+
+    const b = new MemoryStore();
+    const order: string[] = [];
+    const op = copy("x", "x", { from: a, to: b, referrers: true });
+    op.events.on("done", (e) => order.push(e.digest));
+    await op.done;
+    const have = await present(b, [sbom, sig, unrelated]);
+    // The platform manifest's referrer comes too: every copied manifest is a subject.
+    expect(have.size).toBe(3);
+    expect(order.indexOf(sbom.digest)).toBeGreaterThan(order.indexOf(img.root.digest));
+    expect(order.indexOf(sig.digest)).toBeGreaterThan(order.indexOf(sbom.digest));
+
+    const filtered = new MemoryStore();
+    await copy("x", "x", { from: a, to: filtered, referrers: { artifactType: "application/spdx+json" } }).done;
+    expect([...(await present(filtered, [sbom, sig, unrelated]))]).toEqual([sbom.digest]);
+  });
+});
+
+async function artifact(store: MemoryStore, subject: Descriptor, artifactType: string, text: string): Promise<Descriptor> {
+  const blob = await put(store, "text/plain", Buffer.from(text));
+  const empty = await put(store, MediaTypes.OciEmpty, Buffer.from("{}"));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.OciManifest,
+    artifactType,
+    config: { mediaType: empty.mediaType, digest: empty.digest, size: empty.size },
+    layers: [{ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+  };
+  const d = await put(store, MediaTypes.OciManifest, Buffer.from(JSON.stringify(manifest)));
+  return { ...d, artifactType };
+}

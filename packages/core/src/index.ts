@@ -23,6 +23,7 @@ export * from "./graph/handler.ts";
 export { childrenHandler } from "./graph/children-handler.ts";
 export * from "./graph/platform-filter.ts";
 export { dispatch, type DispatchOptions, type NodeContext } from "./graph/dispatch.ts";
+export { canListReferrers, type ReferrersSource } from "./graph/referrers.ts";
 export { LocalFetcher } from "./local/local-fetcher.ts";
 export { LocalPusher } from "./local/local-pusher.ts";
 export { LocalResolver, asResolver, isContentStore } from "./local/local-resolver.ts";

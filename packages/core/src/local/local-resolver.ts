@@ -1,6 +1,7 @@
 import type { ContentStore } from "../content.ts";
 import { readBlob } from "../content-helpers/read-blob.ts";
-import { isDigest, parseDigest } from "../digest.ts";
+import type { Descriptor } from "../descriptor.ts";
+import { type Digest, isDigest, parseDigest } from "../digest.ts";
 import { InvalidReferenceError, throwIfAborted } from "../errors.ts";
 import { MaxManifestBytes } from "../manifest.ts";
 import { MediaTypes } from "../media-types.ts";
@@ -32,6 +33,41 @@ export class LocalResolver implements Resolver {
       return { name: ref, descriptor: { mediaType: sniffMediaType(bytes), digest, size: info.size } };
     }
     return { name: ref, descriptor: await this.store.getName(ref) };
+  }
+
+  /**
+   * Manifests in the store whose `subject` is `digest`. A store keeps no referrers index, so
+   * this reads every committed blob small enough to be a manifest: O(store), meant for layouts.
+   */
+  async referrers(_name: string, digest: Digest, options: { signal?: AbortSignal; artifactType?: string } = {}): Promise<Descriptor[]> {
+    const candidates: Array<{ digest: Digest; size: number }> = [];
+    await this.store.walk((info) => {
+      if (info.size <= MaxManifestBytes && info.digest !== digest) candidates.push({ digest: info.digest, size: info.size });
+    });
+    const out: Descriptor[] = [];
+    for (const c of candidates) {
+      throwIfAborted(options.signal);
+      const bytes = await readBlob(this.store, c, { signal: options.signal, maxSize: MaxManifestBytes });
+      // Cheap pre-check before parsing: most blobs are configs or layers.
+      if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(digest)) continue;
+      let doc: { mediaType?: unknown; artifactType?: unknown; subject?: { digest?: unknown }; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
+      try {
+        doc = JSON.parse(new TextDecoder().decode(bytes)) as typeof doc;
+      } catch {
+        continue;
+      }
+      if (doc.subject?.digest !== digest) continue;
+      const artifactType = typeof doc.artifactType === "string" ? doc.artifactType : typeof doc.config?.mediaType === "string" ? doc.config.mediaType : undefined;
+      if (options.artifactType && artifactType !== options.artifactType) continue;
+      out.push({
+        mediaType: sniffMediaType(bytes),
+        digest: c.digest,
+        size: c.size,
+        ...(artifactType ? { artifactType } : {}),
+        ...(doc.annotations ? { annotations: doc.annotations } : {}),
+      });
+    }
+    return out;
   }
 
   async fetcher(_name: string): Promise<Fetcher> {

@@ -337,6 +337,11 @@ export class BlobStatus {
     this.ref = ref;
   }
 
+  /** True once the blob reached a final state (done, exists, mounted, skipped, error). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   get transferred(): number {
     return this.#transferred;
   }

@@ -1,4 +1,6 @@
 import type { ContentStore } from "../content.ts";
+import type { Descriptor } from "../descriptor.ts";
+import { canListReferrers } from "../graph/referrers.ts";
 import { LocalPusher } from "../local/local-pusher.ts";
 import { asResolver, LocalResolver } from "../local/local-resolver.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -71,7 +73,15 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     }
     if (options.untagged) tag = undefined;
 
+    let referrers: ((d: Descriptor, s: AbortSignal) => Promise<Descriptor[]>) | undefined;
+    if (options.referrers) {
+      if (!canListReferrers(from)) throw new InvalidArgumentError("the source cannot list referrers", { details: { src } });
+      const artifactType = typeof options.referrers === "object" ? options.referrers.artifactType : undefined;
+      referrers = (d, s) => from.referrers(resolved.name, d.digest, { signal: s, ...(artifactType ? { artifactType } : {}) });
+    }
+
     await transferGraph({
+      ...(referrers ? { referrers } : {}),
       reporter,
       source,
       destination,

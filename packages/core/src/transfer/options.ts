@@ -31,6 +31,12 @@ export interface TransferOptions {
   skipExisting?: boolean;
   /** Also move non-distributable (foreign) layers. Default false: they are reported as skipped. */
   nonDistributable?: boolean;
+  /**
+   * Also copy the manifests that refer to each copied manifest (OCI 1.1 referrers: signatures,
+   * SBOMs…), after their subject; `{ artifactType }` keeps only one type. The source must list
+   * referrers (a registry resolver, or a store: see `LocalResolver.referrers`). Default false.
+   */
+  referrers?: boolean | { artifactType?: string };
   /** Wrap the graph handler, e.g. `(h) => filterChildren(h, keep)`. Default: none. */
   handler?: (base: Handler) => Handler;
 }

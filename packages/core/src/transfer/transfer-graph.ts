@@ -38,6 +38,8 @@ export interface TransferGraphOptions {
   skipExisting: boolean;
   /** Move non-distributable layers too. */
   nonDistributable: boolean;
+  /** Lists the referrers of a manifest at the source; when given, they are copied after their subject. */
+  referrers?: (desc: Descriptor, signal: AbortSignal) => Promise<Descriptor[]>;
 }
 
 /** The blob an error belongs to, so the operation can name it in its `error` event. */
@@ -65,13 +67,18 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     }
   };
 
-  await dispatch([root], {
+  const walk = (roots: Descriptor[]) => dispatch(roots, {
     handler: o.handler,
     manifestConcurrency: o.manifestConcurrency,
     blobConcurrency: o.concurrency,
     signal,
     load: (d, s) => guard(d, () => readManifest(source, d, s)),
-    discover: (d) => blobOf(d).waiting(),
+    discover: (d) => {
+      if (isManifestLike(d.mediaType)) manifests.push(d);
+      // A referrer walk meets its subject again: it is already finished, say nothing.
+      const b = blobOf(d);
+      if (!b.ended) b.waiting();
+    },
     skip: (d, reason) => {
       // A fresh status: the skipped child may be reached again through another parent.
       reporter.blob(d, o.direction, ingestRef(d)).skipped(reason);
@@ -118,6 +125,27 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
         }
       }),
   });
+
+  const manifests: Descriptor[] = [];
+  await walk([root]);
+  if (o.referrers) {
+    // Referrers go after their subject (a registry may check the subject exists), breadth first
+    // so referrers of referrers (signatures of SBOMs…) follow too.
+    const listed = new Set<string>();
+    while (manifests.length > 0) {
+      const subjects = manifests.splice(0);
+      const next: Descriptor[] = [];
+      for (const m of subjects) {
+        if (listed.has(m.digest)) continue;
+        listed.add(m.digest);
+        throwIfAborted(signal);
+        for (const r of await guard(m, () => (o.referrers as NonNullable<typeof o.referrers>)(m, signal))) {
+          if (!listed.has(r.digest) && !blobs.has(r.digest)) next.push(r);
+        }
+      }
+      if (next.length > 0) await walk(next);
+    }
+  }
 
   if (tag !== undefined && !rootTagged) {
     throwIfAborted(signal);
