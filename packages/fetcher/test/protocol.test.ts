@@ -380,6 +380,17 @@ describe("ranged reads", () => {
     await r.close();
   });
 
+  it("fetches from a pull mirror first and falls back to the registry", async () => {
+    const mirror = await stub((req, res) => (req.url?.includes(blobDesc.digest) ? res.writeHead(404).end() : res.end(blob)));
+    const reg = await stub((_req, res) => res.end(blob));
+    const r = createRegistryResolver({ ...fast, mirrors: { [reg.host]: [{ host: mirror.host, capabilities: ["pull"] }] } });
+    const f = await r.fetcher(`${reg.host}/r`);
+    expect((await read(await f.fetch(blobDesc))).equals(blob)).toBe(true);
+    expect(mirror.seen.map((s) => s.url)).toEqual([`/v2/r/blobs/${blobDesc.digest}`]);
+    expect(reg.seen.length).toBe(1);
+    await r.close();
+  });
+
   it("reads a foreign layer from its urls first, without credentials", async () => {
     const cdn = await stub((_req, res) => res.end(blob));
     const reg = await stub((_req, res) => res.writeHead(404).end());
