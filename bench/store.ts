@@ -8,8 +8,8 @@
  * shows what the store costs on top of hashing. Both read the file from the page cache after a
  * warm-up read. For reference it also times the same read loop hashing with node:crypto and no
  * store (Debian's sha256sum does not use the CPU's SHA extensions; OpenSSL does). Medians of
- * RUNS (default 3). `--wasm` also measures the hash-wasm digesters
- * with checkpoints. The machine is shared: numbers are rough.
+ * RUNS (default 3). `--wasm` also measures the hash-wasm digesters with checkpoints; `--small`
+ * measures 16 KiB writes with and without batching. The machine is shared: numbers are rough.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
@@ -23,6 +23,7 @@ const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const sizeMiB = Number(positional[0] ?? 1024);
 const runs = Number(positional[1] ?? 3);
 const withWasm = process.argv.includes("--wasm");
+const withSmall = process.argv.includes("--small");
 const CHUNK = 1024 * 1024;
 const size = sizeMiB * CHUNK;
 
@@ -64,15 +65,21 @@ async function timeNodeHash(path: string): Promise<{ ms: number; digest: string 
   return { ms: performance.now() - t0, digest: `sha256:${h.digest("hex")}` };
 }
 
-async function timeFerry(path: string, root: string, digesters?: DigesterFactory): Promise<{ ms: number; digest: string }> {
+async function timeFerry(
+  path: string,
+  root: string,
+  digesters?: DigesterFactory,
+  chunk = CHUNK,
+  writeBatchBytes?: number,
+): Promise<{ ms: number; digest: string }> {
   await rm(root, { recursive: true, force: true });
-  const store = await openFsStore(root, digesters ? { digesters } : {});
+  const store = await openFsStore(root, { ...(digesters ? { digesters } : {}), ...(writeBatchBytes ? { writeBatchBytes } : {}) });
   const t0 = performance.now();
   const src = await open(path, "r");
   const w = await store.writer({ ref: "bench", total: size });
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = Buffer.allocUnsafe(chunk);
   for (let off = 0; off < size; ) {
-    const { bytesRead } = await src.read(buf, 0, CHUNK, off);
+    const { bytesRead } = await src.read(buf, 0, chunk, off);
     if (bytesRead === 0) break;
     await w.write(buf.subarray(0, bytesRead));
     off += bytesRead;
@@ -121,6 +128,20 @@ try {
   if (withWasm) console.log(`ferry store-fs with hash-wasm:          ${mbps(size, median(wasm)).toFixed(0)} MB/s`);
   console.log(`node:crypto read + hash, no store:      ${mbps(size, median(hashOnly)).toFixed(0)} MB/s (reference)`);
   console.log(`ratio ferry/sha256sum: ${(fMB / sMB).toFixed(2)}`);
+
+  if (withSmall) {
+    // 16 KiB writes: batched into 1 MiB writevs (default) vs one write syscall each.
+    const batched: number[] = [];
+    const unbatched: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      batched.push((await timeFerry(file, join(dir, "store"), undefined, 16 * 1024)).ms);
+      unbatched.push((await timeFerry(file, join(dir, "store"), undefined, 16 * 1024, 16 * 1024)).ms);
+    }
+    const b = mbps(size, median(batched));
+    const u = mbps(size, median(unbatched));
+    console.log(`16 KiB writes, batched to 1 MiB:       ${b.toFixed(0)} MB/s`);
+    console.log(`16 KiB writes, one syscall each:       ${u.toFixed(0)} MB/s (batching ${(b / u).toFixed(2)}x)`);
+  }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
