@@ -1,0 +1,200 @@
+/**
+ * `pnpm bench:registry`: blob GET and chunked-upload throughput of the embedded registry
+ * (@ferry/registry on @ferry/store-fs, in its own process) against docker-registry 2.8, plus the
+ * cost of resuming an upload session after a server restart with node:crypto (re-hash the
+ * partial data) versus hash-wasm checkpoints.
+ *
+ * Env: BENCH_SIZE_MIB (default 256), BENCH_CHUNK_MIB (16), BENCH_RUNS (3).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { InternalError } from "../packages/core/src/errors.ts";
+
+const MiB = 1024 * 1024;
+const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
+const CHUNK = Number(process.env.BENCH_CHUNK_MIB ?? 16) * MiB;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+async function serve(dir: string, mode: string): Promise<void> {
+  const { openFsStore, hashWasmDigesters } = await import("../packages/store-fs/src/index.ts");
+  const { createRegistry, FsRegistryStorage } = await import("../packages/registry/src/index.ts");
+  const store = await openFsStore(join(dir, "store"), mode === "hash-wasm" ? { digesters: hashWasmDigesters } : {});
+  const registry = createRegistry({ store, storage: new FsRegistryStorage(join(dir, "meta")) });
+  const s = await registry.listen(0);
+  // Exit with the parent (its end of our stdin closes), so a failed run leaves no server behind.
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+  process.stdout.write(`${JSON.stringify({ url: s.url })}\n`);
+}
+
+interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startFerry(dir: string, mode: string): Promise<Server> {
+  const self = fileURLToPath(import.meta.url);
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", self, "--serve", dir, mode], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
+  const { url } = JSON.parse(line.toString().split("\n")[0]!) as { url: string };
+  return {
+    url,
+    async stop() {
+      child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
+    },
+  };
+}
+
+async function makeSource(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  const out = createWriteStream(file);
+  for (let written = 0; written < SIZE; written += MiB) {
+    const chunk = randomBytes(Math.min(MiB, SIZE - written));
+    hash.update(chunk);
+    if (!out.write(chunk)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+  return `sha256:${hash.digest("hex")}`;
+}
+
+async function patch(loc: URL, file: string, start: number, end: number): Promise<URL> {
+  const res = await fetch(loc, {
+    method: "PATCH",
+    body: createReadStream(file, { start, end: end - 1, highWaterMark: MiB }) as unknown as RequestInit["body"],
+    duplex: "half",
+    headers: { "Content-Type": "application/octet-stream", "Content-Range": `${start}-${end - 1}`, "Content-Length": String(end - start) },
+  } as RequestInit);
+  if (res.status !== 202) throw new InternalError(`PATCH ${res.status} ${await res.text()}`);
+  return new URL(res.headers.get("location")!, loc);
+}
+
+async function startUpload(url: string, repo: string): Promise<URL> {
+  const post = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  if (post.status !== 202) throw new InternalError(`POST ${post.status}`);
+  return new URL(post.headers.get("location")!, url);
+}
+
+async function finish(loc: URL, digest: string): Promise<void> {
+  const fin = new URL(loc);
+  fin.searchParams.set("digest", digest);
+  const put = await fetch(fin, { method: "PUT" });
+  if (put.status !== 201) throw new InternalError(`PUT ${put.status} ${await put.text()}`);
+}
+
+/** Chunked upload of the whole file; returns seconds. */
+async function upload(url: string, repo: string, file: string, digest: string): Promise<number> {
+  const t0 = performance.now();
+  let loc = await startUpload(url, repo);
+  for (let start = 0; start < SIZE; start += CHUNK) loc = await patch(loc, file, start, Math.min(SIZE, start + CHUNK));
+  await finish(loc, digest);
+  return (performance.now() - t0) / 1000;
+}
+
+/** GET the blob, reading every byte; returns seconds. */
+async function download(url: string, repo: string, digest: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v2/${repo}/blobs/${digest}`);
+  if (res.status !== 200) throw new InternalError(`GET ${res.status}`);
+  let n = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
+  if (n !== SIZE) throw new InternalError(`GET returned ${n} bytes`);
+  return (performance.now() - t0) / 1000;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mbps = (sec: number): number => SIZE / 1e6 / sec;
+
+async function measure(name: string, server: Server, file: string, digest: string): Promise<{ up: number; down: number }> {
+  const ups: number[] = [];
+  const downs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const repo = `bench/${name.replace(/[^a-z0-9]/g, "")}${i}`;
+    ups.push(await upload(server.url, repo, file, digest));
+    downs.push(await download(server.url, repo, digest));
+  }
+  const up = mbps(median(ups));
+  const down = mbps(median(downs));
+  console.log(`${name.padEnd(28)} chunked upload ${up.toFixed(0).padStart(5)} MB/s   blob GET ${down.toFixed(0).padStart(5)} MB/s`);
+  return { up, down };
+}
+
+/**
+ * Upload all but the last chunk, kill the server (SIGKILL), start a new one on the same
+ * directory, ask the session's status (the durable offset: a 202 is not an fsync, so up to one
+ * write batch may be lost in a crash) and time the remaining PATCH + PUT: the reopen rebuilds the
+ * hash of everything before, by re-reading it (node:crypto) or from a checkpoint (hash-wasm).
+ */
+async function resumeCost(dir: string, mode: string, file: string, digest: string): Promise<{ sec: number; lost: number; remaining: number }> {
+  let server = await startFerry(dir, mode);
+  let loc = await startUpload(server.url, `resume/${mode.replace(/[^a-z]/g, "")}`);
+  const last = SIZE - CHUNK;
+  for (let start = 0; start < last; start += CHUNK) loc = await patch(loc, file, start, Math.min(last, start + CHUNK));
+  await server.stop();
+  server = await startFerry(dir, mode);
+  const path = new URL(`${loc.pathname}${loc.search}`, server.url);
+  const t0 = performance.now();
+  const st = await fetch(path);
+  const range = /^0-(\d+)$/.exec(st.headers.get("range") ?? "");
+  if (st.status !== 204 || range === null) throw new InternalError(`upload status ${st.status}`);
+  const offset = Number(range[1]) + 1;
+  const next = await patch(path, file, offset, SIZE);
+  await finish(next, digest);
+  const sec = (performance.now() - t0) / 1000;
+  await server.stop();
+  return { sec, lost: last - offset, remaining: SIZE - offset };
+}
+
+async function main(): Promise<void> {
+  const { startDockerRegistry, hasTool } = await import("../packages/testkit/src/index.ts");
+  const work = await mkdtemp(join(tmpdir(), "ferry-bench-registry-"));
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    console.log(`blob ${SIZE / MiB} MiB, PATCH chunks of ${CHUNK / MiB} MiB, median of ${RUNS} runs, ${new Date().toISOString()}`);
+    const file = join(work, "blob");
+    const digest = await makeSource(file);
+
+    const ferry = await startFerry(join(work, "ferry-node"), "node");
+    stops.push(() => ferry.stop());
+    const f = await measure("ferry (store-fs, node:crypto)", ferry, file, digest);
+    const ferryWasm = await startFerry(join(work, "ferry-wasm"), "hash-wasm");
+    stops.push(() => ferryWasm.stop());
+    const fw = await measure("ferry (store-fs, hash-wasm)", ferryWasm, file, digest);
+
+    if (hasTool("docker-registry")) {
+      const docker = await startDockerRegistry({ logLevel: "error", tmpDir: work });
+      stops.push(() => docker.stop());
+      const d = await measure("docker-registry 2.8", { url: docker.url, stop: () => docker.stop() }, file, digest);
+      console.log(`ratio ferry/docker-registry: upload ${(f.up / d.up).toFixed(2)}, GET ${(f.down / d.down).toFixed(2)}`);
+      console.log(`ratio ferry(hash-wasm)/docker-registry: upload ${(fw.up / d.up).toFixed(2)}, GET ${(fw.down / d.down).toFixed(2)}`);
+    } else {
+      console.log("docker-registry not installed: no ratio");
+    }
+
+    for (const mode of ["node", "hash-wasm"]) {
+      const { sec, lost, remaining } = await resumeCost(join(work, `resume-${mode}`), mode, file, digest);
+      console.log(
+        `resume after SIGKILL (${mode.padEnd(9)}): status + PATCH of the remaining ${(remaining / MiB).toFixed(1)} MiB + PUT: ${(sec * 1000).toFixed(0)} ms (${lost} acknowledged bytes had not reached the file)`,
+      );
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const serveAt = process.argv.indexOf("--serve");
+if (serveAt >= 0) {
+  await serve(process.argv[serveAt + 1]!, process.argv[serveAt + 2] ?? "node");
+} else {
+  await main();
+}
