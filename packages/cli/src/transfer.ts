@@ -25,13 +25,13 @@ export async function runTransfer(ctx: CommandContext, op: TransferOperation, ve
   const rendering = renderProgress(op.status$, { mode: progressMode(ctx), out: ctx.io.stderr, jsonOut: ctx.io.stdout });
   try {
     const result = await op.done;
-    rendering.stop();
+    rendering.stop("done");
     if (ctx.flags.json) await write(ctx.io.stdout, resultLine(result));
     else if (ctx.flags.quiet) await write(ctx.io.stdout, `${result.root.digest}\n`);
     else await write(ctx.io.stdout, summary(verb, what, result));
     return result;
   } finally {
-    rendering.stop();
+    rendering.stop("failed");
     ctx.signal.removeEventListener("abort", onAbort);
   }
 }

@@ -9,18 +9,18 @@ import { formatBytes, formatDuration, formatRate, shortRef } from "./format.ts";
 
 export interface BarsRenderer {
   onEvent(e: StatusEvent): void;
-  /** Draw the final state and release the terminal. */
-  stop(): void;
+  /** Draw the final state (the totals bar says `final`) and release the terminal. */
+  stop(final?: string): void;
 }
 
-const LABEL_WIDTH = 28;
-const STATE_WIDTH = 11;
+const LABEL_WIDTH = 26;
+const STATE_WIDTH = 9;
 
 export function barsRenderer(out: Writable): BarsRenderer {
   const multibar = new MultiBar({
     stream: out as unknown as NodeJS.WritableStream,
     format: "{label} {state} |{bar}| {detail}",
-    barsize: 30,
+    barsize: 24,
     hideCursor: true,
     clearOnComplete: false,
     stopOnComplete: false,
@@ -77,7 +77,7 @@ export function barsRenderer(out: Writable): BarsRenderer {
           const eta = e.etaMs === undefined ? "" : `, eta ${formatDuration(e.etaMs)}`;
           total.update(e.bytesDone, {
             state: "moving".padEnd(STATE_WIDTH),
-            detail: `${formatBytes(e.bytesDone)}/${formatBytes(e.bytesTotal)} ${e.blobsDone}/${e.blobsTotal} blobs ${formatRate(e.rate)}${eta}`,
+            detail: `${formatBytes(e.bytesDone)}/${formatBytes(e.bytesTotal)} ${e.blobsDone}/${e.blobsTotal} ${formatRate(e.rate)}${eta}`,
           });
           break;
         }
@@ -94,7 +94,8 @@ export function barsRenderer(out: Writable): BarsRenderer {
           blob(e);
       }
     },
-    stop() {
+    stop(final) {
+      if (final !== undefined) total.update({ state: final.padEnd(STATE_WIDTH) });
       multibar.stop();
     },
   };

@@ -20,15 +20,18 @@ export interface RenderOptions {
 }
 
 export interface Rendering {
-  /** Stop drawing (the stream's errors are the caller's business: it awaits `done`). */
-  stop(): void;
+  /**
+   * Stop drawing; `final` (e.g. `"done"`, `"failed"`) is shown as the totals' state on a
+   * terminal. The stream's errors are the caller's business: it awaits the operation's `done`.
+   */
+  stop(final?: string): void;
 }
 
 export function renderProgress(status$: Observable<StatusEvent>, options: RenderOptions): Rendering {
   const { mode, out } = options;
   if (mode === "none") return { stop: () => undefined };
   let onEvent: (e: StatusEvent) => void;
-  let finish = (): void => undefined;
+  let finish = (_final?: string): void => undefined;
   if (mode === "json") {
     const jsonOut = options.jsonOut ?? out;
     onEvent = (e) => void jsonOut.write(eventLine(e));
@@ -37,16 +40,16 @@ export function renderProgress(status$: Observable<StatusEvent>, options: Render
   } else {
     const bars = barsRenderer(out);
     onEvent = (e) => bars.onEvent(e);
-    finish = () => bars.stop();
+    finish = (final) => bars.stop(final);
   }
   const sub = status$.subscribe({ next: onEvent, error: () => undefined });
   let stopped = false;
   return {
-    stop() {
+    stop(final) {
       if (stopped) return;
       stopped = true;
       sub.unsubscribe();
-      finish();
+      finish(final);
     },
   };
 }
