@@ -2,7 +2,8 @@
  * The engine under pull, push and copy: walk the graph from a root with a handler, and move each
  * node from a {@link Fetcher} to a {@link Pusher}, children before parents, manifests after their
  * blobs, the root last, then the tag. A node the destination already has is not descended into
- * (its sub-graph is complete: nothing is ever committed before its children).
+ * (its sub-graph is complete: nothing is ever committed before its children), except an index,
+ * whose children are still checked: it may have been written by a walk that kept one platform.
  */
 import type { Descriptor } from "../descriptor.ts";
 import { ingestRef } from "../content-helpers/ingest-ref.ts";
@@ -11,7 +12,7 @@ import { DigestMismatchError, InvalidManifestError, SizeMismatchError, throwIfAb
 import { dispatch } from "../graph/dispatch.ts";
 import type { Handler } from "../graph/handler.ts";
 import { MaxManifestBytes } from "../manifest.ts";
-import { isManifestLike, isNonDistributable } from "../media-types.ts";
+import { isIndexMediaType, isManifestLike, isNonDistributable } from "../media-types.ts";
 import type { TransferDirection } from "../status/events.ts";
 import type { BlobStatus, StatusReporter } from "../status/reporter.ts";
 import { LocalPusher, type LocalPushOptions } from "../local/local-pusher.ts";
@@ -57,6 +58,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     return b;
   };
   let rootTagged = false;
+  const existingIndexes = new Set<string>();
 
   const guard = async <T>(d: Descriptor, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -91,6 +93,12 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
           return false;
         }
         if (o.skipExisting && (await destination.exists(d, { signal: ctx.signal }))) {
+          // An index may have been written by a walk that kept only some platforms: look at its
+          // children anyway (one existence check each). A manifest's children are fixed.
+          if (isIndexMediaType(d.mediaType)) {
+            existingIndexes.add(d.digest);
+            return true;
+          }
           b.exists();
           return false;
         }
@@ -99,6 +107,10 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     leave: (d, ctx) =>
       guard(d, async () => {
         const b = blobOf(d);
+        if (existingIndexes.has(d.digest)) {
+          b.exists();
+          return;
+        }
         const manifest = isManifestLike(d.mediaType);
         // The walk's signal: it also aborts when another branch fails.
         const signal = ctx.signal;
