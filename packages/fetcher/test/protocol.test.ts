@@ -318,7 +318,7 @@ describe("listing", () => {
 
 describe("ranged reads", () => {
   it("never reads the body of a 416 (distribution sends the whole size and closes)", async () => {
-    const reg = await stub((req, res) => {
+    const reg = await stub((_req, res) => {
       // Declares 64 MiB and sends nothing: reading it would hang until the socket dies.
       res.writeHead(416, { "content-length": String(64 << 20), "content-range": `bytes */${blob.byteLength}` });
       res.flushHeaders();
