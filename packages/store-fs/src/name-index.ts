@@ -64,9 +64,7 @@ export class NameIndex {
   async set(name: string, desc: Descriptor): Promise<void> {
     validateName(name);
     const entry = checkDescriptor(desc);
-    // The caller's own ref.name annotation is kept on getName; remember that it was theirs.
-    const given = entry.annotations?.[AnnotationRefName] === name;
-    entry.annotations = { ...entry.annotations, [AnnotationRefName]: name, ...(given ? { [AnnotationRefNameGiven]: "true" } : {}) };
+    entry.annotations = { ...entry.annotations, [AnnotationRefName]: name };
     await this.#modify((index) => {
       // Replace in place so the order of names stays stable; drop duplicates of the name.
       let placed = false;
@@ -129,17 +127,13 @@ function refName(desc: Descriptor): string | undefined {
 }
 
 /**
- * Marks an index entry whose ref.name annotation came with the caller's descriptor (rare), as
- * opposed to the usual case where ferry added it; only then is it part of the stored descriptor.
+ * The descriptor without the ref.name annotation: in a layout that annotation is the name
+ * itself (the key of the entry), not part of the value.
  */
-const AnnotationRefNameGiven = "dev.ferry.ref-name-given";
-
-/** The descriptor as the caller stored it: without the ref.name annotation ferry added. */
 function stripRefName(desc: Descriptor): Descriptor {
   const out: Descriptor = { ...desc };
   if (out.annotations) {
-    const { [AnnotationRefName]: name, [AnnotationRefNameGiven]: given, ...rest } = out.annotations;
-    if (given === "true" && name !== undefined) rest[AnnotationRefName] = name;
+    const { [AnnotationRefName]: _name, ...rest } = out.annotations;
     if (Object.keys(rest).length > 0) out.annotations = rest;
     else delete out.annotations;
   }

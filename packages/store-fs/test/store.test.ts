@@ -433,6 +433,10 @@ describe("FsStore names (index.json)", () => {
     const index = JSON.parse(await readFile(join(dir.path, "index.json"), "utf8"));
     expect(index.manifests.map((x: { annotations: Record<string, string> }) => x.annotations["org.opencontainers.image.ref.name"])).toEqual(["demo:1", "demo:2"]);
     expect((await store.listNames()).map((n) => n.name)).toEqual(["demo:1", "demo:2"]);
+    // The annotation is the name; it is not returned as part of the descriptor.
+    await store.setName("demo:3", { ...desc, annotations: { "org.opencontainers.image.ref.name": "ignored" } });
+    expect(await store.getName("demo:3")).toEqual(desc);
+    await store.deleteName("demo:3");
     await store.deleteName("demo:1");
     expect(await codeOf(store.getName("demo:1"))).toBe("NotFound");
     expect(await codeOf(store.deleteName("demo:1"))).toBe("NotFound");
