@@ -326,6 +326,7 @@ export class BlobStatus {
   #startedAt: number | undefined;
   #destinationReports = false;
   #resumedAt: number | undefined;
+  #committing = false;
   #pending: TransferringEvent | undefined;
   #lastMoveAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
@@ -413,6 +414,9 @@ export class BlobStatus {
     const now = this.#r.now();
     this.#startedAt ??= now;
     this.#setOffset(offset);
+    // After `committing`, a late byte count (an uploader acknowledging its last write) must not
+    // put a "moving" event after it.
+    if (this.#committing) return;
     this.#pending = {
       type: this.direction === "download" ? "downloading" : "uploading",
       ...this.#base(),
@@ -442,9 +446,11 @@ export class BlobStatus {
 
   /** All bytes are in; the destination verifies and publishes. */
   committing(): void {
+    if (this.#ended) return;
     this.#count();
     this.#completeOffset();
     this._flush();
+    this.#committing = true;
     this.#r._emitBlob({ type: "committing", ...this.#base() });
   }
 
