@@ -7,7 +7,9 @@
  *  - ferry fetch → sink, size and digest verified while streaming;
  *  - ferry fetchToStore into a hashing null ingester, serial and with parallel ranges;
  *  - ferry fetchToStore into store-fs (real files, fsync at commit), serial and parallel;
- *  - ferry push of the same blob (monolithic PUT), for reference.
+ *  - ferry push of the same blob (monolithic PUT), for reference;
+ *  - serial vs parallel ranges through the testkit proxy capping each connection at 100 MB/s
+ *    (a stand-in for links where one TCP stream cannot fill the pipe), one run each.
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -19,7 +21,7 @@ import type { Descriptor, Digest, Ingester, Status, Writer } from "../packages/c
 import { DigestMismatchError, MediaTypes, SizeMismatchError } from "../packages/core/src/index.ts";
 import { createRegistryResolver, fetchToStore } from "../packages/fetcher/src/index.ts";
 import { openFsStore } from "../packages/store-fs/src/index.ts";
-import { randomStream, startDockerRegistry } from "../packages/testkit/src/index.ts";
+import { randomStream, startDockerRegistry, startFaultProxy } from "../packages/testkit/src/index.ts";
 
 const sizeMiB = Number(process.argv[2] ?? 512);
 const runs = Number(process.argv[3] ?? 3);
@@ -118,7 +120,25 @@ async function main(): Promise<void> {
       await fetchToStore(fetcher, desc, await openFsStore(dir), { parallelRangeThreshold: 0, rangeChunkSize: 16 << 20, parallelRanges: 4 });
       await rm(dir, { recursive: true, force: true });
     });
+    // A link where one connection is the bottleneck (long fat pipes, per-connection shaping).
+    const proxy = await startFaultProxy({ target: registry.url, rules: [{ method: "GET", rateBytesPerSec: 100e6 }] });
+    const capped = await resolver.fetcher(`${proxy.host}/bench/blob`);
+    const once = async (label: string, fn: () => Promise<void>) => {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      const v = size / 1e6 / (Number(process.hrtime.bigint() - t0) / 1e9);
+      console.log(`${label.padEnd(44)} ${v.toFixed(0).padStart(6)} MB/s   (one run)`);
+      return v;
+    };
+    const capSerial = await once("capped 100 MB/s/conn: serial → null store", () =>
+      fetchToStore(capped, desc, new NullIngester(), { parallelRangeThreshold: Infinity }).then(() => {}),
+    );
+    const capPar = await once("  same, 4 × 16 MiB parallel ranges", () =>
+      fetchToStore(capped, desc, new NullIngester(), { parallelRangeThreshold: 0, rangeChunkSize: 16 << 20, parallelRanges: 4 }).then(() => {}),
+    );
+    await proxy.stop();
     console.log("");
+    console.log(`parallel / serial (capped link):    ${(capPar / capSerial).toFixed(2)}`);
     console.log(`ratio ferry sink / curl:            ${(sink / curl).toFixed(2)}`);
     console.log(`ratio fetchToStore null / curl:     ${(nullSerial / curl).toFixed(2)}`);
     console.log(`parallel / serial (null store):     ${(nullPar / nullSerial).toFixed(2)}`);
