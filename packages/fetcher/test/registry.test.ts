@@ -167,6 +167,16 @@ describeWithRegistry(
       }
     }, 60_000);
 
+    it("pushes and fetches a zero-byte blob", async () => {
+      const empty: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(""), size: 0 };
+      const p = await resolver.pusher(`${ctx.registry.host}/pushed/empty`);
+      expect(await p.push(empty, { open: () => Readable.from([]) })).toBe("pushed");
+      const f = await resolver.fetcher(`${ctx.registry.host}/pushed/empty`);
+      expect(await digestStream(await f.fetch(empty))).toEqual({ digest: empty.digest, size: 0 });
+      const wrong = { ...empty, digest: digestOf("x") };
+      await expect(digestStream(await f.fetch(wrong))).rejects.toMatchObject({ code: "DigestMismatch" });
+    });
+
     it("mounts blobs across repositories", async () => {
       await pushLayout("mount/src", resolver);
       expect(await pushLayout("mount/dst", resolver, { mountFrom: "mount/src" })).toEqual(["mounted", "mounted", "mounted", "pushed"]);
