@@ -158,6 +158,61 @@ describe("cross-process ingests", () => {
   });
 });
 
+describe("commits across processes", () => {
+  it("two processes committing one digest under different refs: exactly one wins", async () => {
+    const root = join(dir.path, "store");
+    await openFsStore(root);
+    const source = join(dir.path, "blob.bin");
+    const data = bytes(2 * 1024 * 1024);
+    await writeFile(source, data);
+    const kids = [startChild({ mode: "commit", root, ref: "one", source }), startChild({ mode: "commit", root, ref: "two", source })];
+    await Promise.all(kids.map((c) => c.waitFor((l) => l === "ready")));
+    for (const c of kids) c.proc.stdin!.write("go\n");
+    const results = await Promise.all(kids.map((c) => c.waitFor((l) => l === "committed" || l === "exists" || l.startsWith("error"))));
+    expect([...results].sort()).toEqual(["committed", "exists"]);
+    const store = await openFsStore(root);
+    const r = await store.readerAt({ digest: digestOf(data) });
+    expect(digestOf(await r.read(0, r.size))).toBe(digestOf(data));
+    await r.close();
+    // The loser's ingest is left closed and unlocked.
+    const loser = results[0] === "exists" ? "one" : "two";
+    expect((await store.status(loser)).offset).toBe(data.byteLength);
+    await store.abort(loser);
+  });
+});
+
+describe("lock owners on this host", () => {
+  async function plant(root: string, ref: string, owner: Record<string, unknown>): Promise<void> {
+    const store = await openFsStore(root);
+    const w = await store.writer({ ref });
+    await w.close();
+    await writeFile(join(root, "ingest", ingestKey(ref), "lock"), JSON.stringify({ host: hostname(), token: "planted", acquiredAt: "", ...owner }));
+  }
+
+  it("a pid that exists with the recorded start time is live; a reused pid (other start time) is not", async () => {
+    const root = join(dir.path, "store");
+    const store = await openFsStore(root);
+    const hasProc = await readFile("/proc/self/stat", "utf8").then(
+      () => true,
+      () => false,
+    );
+    await plant(root, "live", { pid: process.ppid });
+    expect(await codeOf(store.writer({ ref: "live" }))).toBe("Locked");
+    if (!hasProc) return; // no /proc: start times cannot be compared
+    await plant(root, "reused", { pid: process.ppid, start: "1" });
+    const w = await store.writer({ ref: "reused" });
+    await w.close();
+  });
+
+  it("a pid that does not exist is dead", async () => {
+    const root = join(dir.path, "store");
+    const store = await openFsStore(root);
+    await plant(root, "gone", { pid: 2 ** 22 + 12345 }); // above Linux's pid_max limit
+    const w = await store.writer({ ref: "gone" });
+    await w.close();
+  });
+});
+
 describe("locks held from another host", () => {
   async function plantForeignLock(root: string, ref: string, ageMs: number): Promise<void> {
     const store = await openFsStore(root);
