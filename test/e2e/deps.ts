@@ -4,4 +4,4 @@ export * from "../../packages/core/src/index.ts";
 export { MemoryStore } from "../../packages/store-memory/src/index.ts";
 export { FsStore, openFsStore } from "../../packages/store-fs/src/index.ts";
 export { createRegistryResolver } from "../../packages/fetcher/src/index.ts";
-export { describeWithRegistry, makeImage, skopeo } from "../../packages/testkit/src/index.ts";
+export { describeWithRegistry, makeImage, skopeo, startFaultProxy } from "../../packages/testkit/src/index.ts";

@@ -1,0 +1,79 @@
+/** Transport trouble seen through the status stream: retries and dropped connections. */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createRegistryResolver, describeWithRegistry, type Descriptor, makeImage, openFsStore, pull, startFaultProxy, push } from "./deps.ts";
+import { collect, present } from "./fixtures.ts";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+async function store() {
+  const d = await mkdtemp(join(tmpdir(), "ferry-e2e-faults-"));
+  dirs.push(d);
+  return openFsStore(d);
+}
+
+describeWithRegistry(
+  "transfers through a faulty network",
+  (ctx) => {
+    let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+    let img: { reference: string; root: Descriptor; configs: Descriptor[]; layers: Descriptor[] };
+    let blobs: Descriptor[];
+    const resolver = createRegistryResolver({ retry: { minDelayMs: 1, maxDelayMs: 5 } });
+
+    beforeAll(async () => {
+      img = await makeImage(ctx.registry.host, "faulty:1", { layers: 2, layerSize: 512 * 1024 });
+      blobs = [img.root, ...img.configs, ...img.layers];
+      proxy = await startFaultProxy({ target: ctx.registry.url });
+    });
+    afterAll(async () => {
+      await proxy?.stop();
+    });
+    const viaProxy = () => img.reference.replace(ctx.registry.host, proxy.host);
+
+    it("reports a 503 answer as a retry of that blob and still succeeds", async () => {
+      const layer = img.layers[1]!;
+      proxy.setRules([{ method: "GET", path: `/blobs/${layer.digest}`, count: 1, status: 503, retryAfter: 0 }]);
+      const s = await store();
+      const op = pull(viaProxy(), { resolver, store: s });
+      const events = collect(op);
+      const r = await op.done;
+      const retries = (await events).filter((e) => e.type === "retrying");
+      expect(retries.length).toBeGreaterThanOrEqual(1);
+      expect(retries[0]).toMatchObject({ ref: `layer-${layer.digest}`, digest: layer.digest });
+      expect((await present(s, blobs)).size).toBe(blobs.length);
+      expect(r.totals.bytesTransferred).toBe(blobs.reduce((n, d) => n + d.size, 0));
+    });
+
+    it("a connection dropped mid-blob is reopened at the offset: nothing is fetched twice", async () => {
+      const layer = img.layers[0]!;
+      proxy.setRules([{ method: "GET", path: `/blobs/${layer.digest}`, count: 1, dropAfterBytes: 200 * 1024 }]);
+      const s = await store();
+      const op = pull(viaProxy(), { resolver, store: s });
+      const events = collect(op);
+      const r = await op.done;
+      expect((await events).some((e) => e.type === "retrying" && e.digest === layer.digest)).toBe(true);
+      expect((await present(s, blobs)).size).toBe(blobs.length);
+      expect(r.totals.bytesTransferred).toBe(blobs.reduce((n, d) => n + d.size, 0));
+    });
+
+    it("a failed upload fails the push with a typed error naming the blob", async () => {
+      const s = await store();
+      await pull(img.reference, { resolver, store: s, name: "faulty" }).done;
+      // Every upload of this layer is refused with a non-retryable status.
+      proxy.setRules([{ method: ["POST", "PUT", "PATCH"], path: /\/uploads\//, status: 403, body: "json" }]);
+      const op = push(`${proxy.host}/refused:1`, { store: s, name: "faulty", resolver, concurrency: 1 });
+      const events = collect(op);
+      const err = await op.done.catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "Denied" });
+      const e = (await events).find((x) => x.type === "error");
+      expect(e).toMatchObject({ type: "error", code: "Denied" });
+      expect(e && "ref" in e && e.ref).toMatch(/^(layer|config)-sha256:/);
+      proxy.setRules([]);
+    });
+  },
+  { tools: ["skopeo"] },
+);
