@@ -135,6 +135,18 @@ describeWithRegistry(
       expect(await active(store)).toEqual([]);
     });
 
+    it("pulls and pushes back a Docker manifest list with concurrency 1", async () => {
+      const docker = await makeImage(ctx.registry.host, "dockerfmt:1", { platforms: ["linux/amd64", "linux/arm/v7"], layers: 1, layerSize: 64 * 1024, format: "docker" });
+      const blobs = [docker.root, ...docker.manifests, ...docker.configs, ...docker.layers];
+      const store = await openFsStore(await tempDir());
+      const r = await pull(docker.reference, { resolver, store, platform: "all", concurrency: 1, manifestConcurrency: 1 }).done;
+      expect(r.root.mediaType).toBe("application/vnd.docker.distribution.manifest.list.v2+json");
+      expect((await present(store, blobs)).size).toBe(blobs.length);
+      const dst = `${ctx.registry.host}/dockerback:1`;
+      await push(dst, { store, name: docker.reference, resolver, concurrency: 1, manifestConcurrency: 1 }).done;
+      expect(await remoteDigest(dst)).toBe(docker.root.digest);
+    });
+
     it("copies registry → layout → registry", async () => {
       const dir = await tempDir();
       const layout = await openFsStore(dir);
