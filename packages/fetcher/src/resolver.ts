@@ -280,7 +280,8 @@ export class RegistryResolver implements Resolver {
     const url = new URL("/v2/_catalog", ep.host.base);
     if (options.n !== undefined) url.searchParams.set("n", String(options.n));
     if (options.last !== undefined) url.searchParams.set("last", options.last);
-    yield* this.#paged(url, [{ repository: "", actions: ["*"] }], "repositories", options);
+    // The catalog scope (`registry:catalog:*`) is not a repository scope: the challenge names it.
+    yield* this.#paged(url, [], "repositories", options);
   }
 
   async *#paged(first: URL, scopes: AuthScope[], field: "tags" | "repositories", options: ListOptions): AsyncIterable<string> {
