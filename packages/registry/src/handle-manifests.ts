@@ -81,7 +81,7 @@ export async function getManifest(s: Services, ctx: RequestContext, repo: string
 
 export async function putManifest(s: Services, ctx: RequestContext, repo: string, ref: string): Promise<void> {
   const r = checkReference(ref);
-  const body = await readCapped(requestBody(ctx), MaxManifestBytes, "manifest");
+  const body = await readCapped(requestBody(ctx), MaxManifestBytes, "manifest", ctx.req.headers["content-length"]);
   const contentType = ctx.req.headers["content-type"]?.split(";")[0]?.trim();
   let parsed;
   try {

@@ -102,7 +102,11 @@ export function requestBody(ctx: RequestContext): Readable {
     if (seen >= limit) return;
     const room = limit - seen;
     seen += Math.min(room, chunk.length);
-    out.write(room >= chunk.length ? chunk : chunk.subarray(0, room));
+    // Keep backpressure: a slow store must not make the whole upload pile up in memory.
+    if (!out.write(room >= chunk.length ? chunk : chunk.subarray(0, room))) {
+      ctx.req.pause();
+      out.once("drain", () => ctx.req.resume());
+    }
     if (seen >= limit) {
       // End (not destroy) the stream so the bytes before the cut reach the store, as they
       // would when a real connection drops between two TCP segments.
@@ -124,8 +128,19 @@ export function requestBody(ctx: RequestContext): Readable {
  * Read a small body (manifests) fully, refusing more than `max` bytes without buffering them.
  * Past the cap the rest is drained, not kept, so the error answer reaches the client.
  */
-export async function readCapped(stream: Readable, max: number, what: string): Promise<Buffer> {
-  const tooBig = (): OciHttpError => new OciHttpError("SIZE_INVALID", `${what} exceeds ${max} bytes`, { status: 413 });
+export async function readCapped(
+  stream: Readable,
+  max: number,
+  what: string,
+  declaredLength?: string,
+): Promise<Buffer> {
+  const tooBig = (close = false): OciHttpError =>
+    new OciHttpError("SIZE_INVALID", `${what} exceeds ${max} bytes`, {
+      status: 413,
+      // Announced too big: answer at once and close rather than drain it.
+      headers: close ? { Connection: "close" } : {},
+    });
+  if (declaredLength !== undefined && Number(declaredLength) > max) throw tooBig(true);
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, pushBlob, pushImage, sha256, startRegistry, type Running } from "./helpers.ts";
 
@@ -92,6 +93,15 @@ describe("manifests", () => {
     const res = await fetch(`${r.url}/v2/m/big/manifests/x`, { method: "PUT", body: huge, headers: { "Content-Type": OCI_MANIFEST } });
     expect(res.status).toBe(413);
     expect(await errorCode(res)).toBe("SIZE_INVALID");
+    // Without a Content-Length the cap is enforced while reading.
+    const chunked = await fetch(`${r.url}/v2/m/big/manifests/x`, {
+      method: "PUT",
+      body: Readable.toWeb(Readable.from([Buffer.from(huge)])) as ReadableStream,
+      duplex: "half",
+      headers: { "Content-Type": OCI_MANIFEST },
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await errorCode(chunked)).toBe("SIZE_INVALID");
   });
 
   it("answers MANIFEST_UNKNOWN for unknown tags and digests", async () => {
