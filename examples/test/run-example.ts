@@ -11,9 +11,10 @@ export interface ExampleRun {
   stderr: string;
 }
 
-export function runExample(file: string, args: string[] = [], timeoutMs = 120_000): Promise<ExampleRun> {
+/** `cwd` defaults to the repository root; the file is always `examples/<file>` of this checkout. */
+export function runExample(file: string, args: string[] = [], timeoutMs = 120_000, cwd = root): Promise<ExampleRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [`examples/${file}`, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    const child = spawn(tsx, [`${root}/examples/${file}`, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
