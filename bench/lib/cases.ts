@@ -2,7 +2,7 @@
  * The benchmark cases of issue 6. Each returns a {@link CaseReport}; ferry always runs as its own
  * process (the bundled worker) so its CPU time and peak RSS are measured like the peers'.
  */
-import { readdir, rm, stat, mkdtemp } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { startFaultProxy } from "../../packages/testkit/src/index.ts";
 import { contest, figures, median, summarise, type Contender, type ContenderResult } from "./contest.ts";
@@ -229,18 +229,26 @@ export async function smallBlobsCase(ctx: BenchContext, id: string, reg: Registr
   };
 }
 
-/** Bytes a store directory holds: committed blobs plus partial ingest data. */
-async function storedBytes(root: string): Promise<number> {
+/**
+ * Bytes of `image` a store directory holds: a committed blob counts once with its size, else the
+ * partial data of its ingest (found by the ref file), so a blob caught between publish and ingest
+ * cleanup is not counted twice.
+ */
+async function storedBytes(root: string, image: BenchImage): Promise<number> {
+  const partial = new Map<string, number>();
+  for (const key of await readdir(join(root, "ingest")).catch(() => [] as string[])) {
+    const dir = join(root, "ingest", key);
+    const ref = await readFile(join(dir, "ref"), "utf8").catch(() => undefined);
+    const size = await stat(join(dir, "data")).then((s) => s.size, () => 0);
+    if (ref !== undefined) partial.set(ref.trim(), size);
+  }
   let n = 0;
-  const walk = async (dir: string, want: (p: string) => boolean): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) await walk(p, want);
-      else if (e.isFile() && want(p)) n += (await stat(p)).size;
-    }
-  };
-  await walk(join(root, "blobs"), () => true);
-  await walk(join(root, "ingest"), (p) => p.endsWith("/data"));
+  for (const d of image.descriptors) {
+    const [alg, hex] = d.digest.split(":") as [string, string];
+    const committed = await stat(join(root, "blobs", alg, hex)).then((s) => s.size === d.size, () => false);
+    if (committed) n += d.size;
+    else n += Math.min(d.size, [...partial].find(([ref]) => ref.endsWith(d.digest))?.[1] ?? 0);
+  }
   return n;
 }
 
@@ -260,15 +268,17 @@ export async function resumeCase(ctx: BenchContext, reg: Registry, image: BenchI
       const killed = await measure([...ctx.worker, "pull", `${reg.host}/${repo}:bench`, store, "--progress"], ctx.scratch, {
         allowFailure: true,
         onLine: (line) => {
-          const [p, done, total] = line.split(" ");
-          return p === "P" && Number(total) > 0 && Number(done) >= Number(total) / 2;
+          // The event's total grows while the walk discovers blobs: compare with the image's size.
+          const [p, done] = line.split(" ");
+          return p === "P" && Number(done) >= image.bytes / 2;
         },
       });
       if (killed.code === 0) ctx.log("  [5] warning: the pull finished before it could be killed");
-      const present = await storedBytes(store);
+      const present = await storedBytes(store, image);
       const missing = image.bytes - present;
       const again = await measure([...ctx.worker, "pull", `${proxy.host}/${repo}:bench`, store], ctx.scratch);
       const resent = proxy.requests.filter((q) => q.method === "GET").reduce((s, q) => s + q.bytes, 0);
+      if (process.env.BENCH_DEBUG) for (const q of proxy.requests) ctx.log(`    ${q.method} ${q.path} ${q.status} ${q.bytes}`);
       details.push({ present, missing, resent });
       runs.push(figures(again, missing, image.blobs));
       ctx.log(

@@ -23,6 +23,8 @@ export interface BenchImage {
   blobs: number;
   /** The largest layer (for the `curl` of one blob). */
   biggest: Descriptor;
+  /** Every blob a pull moves. */
+  descriptors: Descriptor[];
 }
 
 const MiB = 1024 * 1024;
@@ -32,7 +34,7 @@ export async function buildLayered(dir: string, layers: number, layerMiB: number
   const img = built.images[0]!;
   const all = [img.manifest, img.config, ...img.layers];
   const biggest = [...img.layers].sort((a, b) => b.size - a.size)[0]!;
-  return { dir, name: "bench", root: built.root, bytes: all.reduce((n, d) => n + d.size, 0), blobs: all.length, biggest };
+  return { dir, name: "bench", root: built.root, bytes: all.reduce((n, d) => n + d.size, 0), blobs: all.length, biggest, descriptors: all };
 }
 
 async function putBlob(dir: string, bytes: Uint8Array): Promise<Digest> {
@@ -74,5 +76,5 @@ export async function buildSmallBlobs(dir: string, count: number): Promise<Bench
   );
   const all = [root, manifestDesc, configDesc, ...layers];
   const biggest = [...layers].sort((a, b) => b.size - a.size)[0]!;
-  return { dir, name: "bench", root, bytes: all.reduce((n, d) => n + d.size, 0), blobs: all.length, biggest };
+  return { dir, name: "bench", root, bytes: all.reduce((n, d) => n + d.size, 0), blobs: all.length, biggest, descriptors: all };
 }
