@@ -60,6 +60,21 @@ describeWithRegistry(
       expect(r.totals.bytesTransferred).toBe(blobs.reduce((n, d) => n + d.size, 0));
     });
 
+    it("a corrupted download fails with DigestMismatch; the next run starts that blob over and succeeds", async () => {
+      const layer = img.layers[1]!;
+      proxy.setRules([{ method: "GET", path: `/blobs/${layer.digest}`, count: 1, corruptByteAt: 1000 }]);
+      const s = await store();
+      const op = pull(viaProxy(), { resolver, store: s });
+      const events = collect(op);
+      await expect(op.done).rejects.toMatchObject({ code: "DigestMismatch" });
+      expect((await events).find((e) => e.type === "error")).toMatchObject({ ref: `layer-${layer.digest}`, code: "DigestMismatch" });
+      expect((await present(s, [layer])).size).toBe(0);
+
+      const r = await pull(viaProxy(), { resolver, store: s }).done;
+      expect((await present(s, blobs)).size).toBe(blobs.length);
+      expect(r.totals.bytesDone).toBe(r.totals.bytesTotal);
+    });
+
     it("a failed upload fails the push with a typed error naming the blob", async () => {
       const s = await store();
       await pull(img.reference, { resolver, store: s, name: "faulty" }).done;

@@ -5,7 +5,7 @@
 import { pipeline, Readable, Transform, type TransformCallback } from "node:stream";
 import type { Descriptor } from "../descriptor.ts";
 import type { BlobStatus } from "../status/reporter.ts";
-import type { FetchStream, Fetcher, PushSource, RetryInfo } from "../transport.ts";
+import type { FetchOptions, FetchStream, Fetcher, PushSource, RetryInfo } from "../transport.ts";
 
 /**
  * A source that fetches `desc` from `fetcher` at whatever offset the destination asks for.
@@ -17,12 +17,16 @@ export function fetchSource(fetcher: Fetcher, desc: Descriptor, blob: BlobStatus
   return {
     async open(offset = 0) {
       if (offset > 0) blob.resumed(offset);
-      const upstream = await fetcher.fetch(desc, {
+      const options: FetchOptions & { verify?: boolean } = {
         signal,
         offset,
+        // The destination checks size and digest at commit (a store's writer was opened with the
+        // digest, a registry verifies the upload): hashing on the way in too would double the CPU.
+        verify: false,
         onRetry: (info: RetryInfo) => blob.retrying(info),
         onReconnect: (at: number) => blob.retrying({ reason: `connection dropped, reopening at byte ${at}`, delayMs: 0, attempt: 1 }),
-      });
+      };
+      const upstream = await fetcher.fetch(desc, options);
       return meter(upstream, blob, offset, offset > 0 && upstream.rangeIgnored ? offset : 0);
     },
   };
@@ -38,7 +42,7 @@ export function memorySource(bytes: Uint8Array, blob: BlobStatus): PushSource {
   };
 }
 
-function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number, drop: number, ): Readable {
+function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number, drop: number): Readable {
   let pos = start;
   let toDrop = drop;
   const size = blob.desc.size;
