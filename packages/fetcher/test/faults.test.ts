@@ -247,6 +247,44 @@ describeWithRegistry(
         expect(await p.push(l, fileSource(layout.dir, l))).toBe("pushed");
         expect(seen).toEqual(['Bearer realm="x"']);
         expect(token).toBe(2);
+        expect(proxy.requests.filter((q) => q.method === "POST").length).toBe(2); // a fresh session
+      } finally {
+        await r.close();
+      }
+    });
+
+    it("resumes a chunked upload whose PATCH met an expired token", async () => {
+      let token = 1;
+      const authorizer: RequestAuthorizer = {
+        async authorize() {
+          return `Bearer t${token}`;
+        },
+        async onUnauthorized() {
+          token++;
+          return true;
+        },
+      };
+      const r = createRegistryResolver({ authorizer, uploadChunkSize: 512 * 1024, minUploadChunkSize: 512 * 1024, retry: { minDelayMs: 5 } });
+      try {
+        let armed = false;
+        const p = await r.pusher(`${proxy.host}/up/auth-chunked`);
+        const l = layout.layers[0]!;
+        const src = fileSource(layout.dir, l);
+        const opened: number[] = [];
+        const pushed = await p.push(l, { open: (o = 0) => (opened.push(o), src.open(o)) }, {
+          onProgress: (sent) => {
+            if (!armed && sent >= 1024 * 1024) {
+              armed = true;
+              proxy.setRules([{ method: "PATCH", status: 401, count: 1 }]);
+            }
+          },
+        });
+        expect(pushed).toBe("pushed");
+        expect(token).toBe(2);
+        expect(opened).toEqual([0, 1024 * 1024]);
+        expect(proxy.requests.filter((q) => q.method === "POST").length).toBe(1); // same session
+        const f = await r.fetcher(`${proxy.host}/up/auth-chunked`);
+        expect(await digestStream(await f.fetch(l))).toEqual({ digest: l.digest, size: l.size });
       } finally {
         await r.close();
       }
