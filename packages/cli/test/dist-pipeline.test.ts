@@ -70,4 +70,12 @@ describe.runIf(requireTools("bash", "jq", "xargs"))("fetch | jq | xargs -P inges
     // The resumed ingest committed; only the unrelated one is left.
     expect((await runCli(["content", "active", "-q"], { cwd: work })).stdout).toBe("unrelated\n");
   });
+
+  it("a reader that stops early (head) ends ferry fetch quietly with 0", async () => {
+    const layer = img.layers[0] as Descriptor;
+    const script = `ferry fetch "$REF" ${layer.digest} | head -c 100 | wc -c; echo "fetch=\${PIPESTATUS[0]}"`;
+    const r = await spawnShell("bash", ["-c", script], { env });
+    expect(r.stdout).toMatch(/^100\nfetch=0\n$/);
+    expect(r.stderr).toBe("");
+  });
 });

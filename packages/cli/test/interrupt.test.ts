@@ -1,0 +1,54 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { binPath, runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+
+let reg: LocalRegistry;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  reg = await startLocalRegistry();
+  tmp = await tempDir();
+});
+afterAll(async () => {
+  await reg.stop();
+  await tmp.remove();
+});
+
+it("SIGINT stops a pull with exit 130, keeps the partial ingest, and the next pull resumes it", async () => {
+  const img = await seedImage(reg.host, "slow/app:1", join(tmp.dir, "layout"), { layers: 1, layerSize: 2 * 1024 * 1024 });
+  const store = join(tmp.dir, "store");
+  // Layer bytes trickle: the pull is surely in the middle of the layer when interrupted.
+  reg.registry.setFaults([{ method: "GET", path: /\/blobs\/sha256:/, rateBytesPerSec: 256 * 1024 }]);
+
+  const child = spawn(process.execPath, [binPath, "pull", img.reference, "--store", store, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    let sent = false;
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+      // Interrupt once the layer has visibly moved some bytes.
+      if (!sent && /"type":"downloading","ref":"layer-[^"]*".*"offset":[1-9]\d{5,}/.test(out)) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    });
+    child.on("close", (c) => resolve(c));
+  });
+  expect(code, err).toBe(130);
+  expect(out).toMatch(/"type":"error".*"code":"Aborted"/);
+
+  const active = await runCli(["content", "active", "--json", "--store", store]);
+  const partial = active.stdout.trim().split("\n").map((l) => JSON.parse(l) as { ref: string; offset: number; total: number });
+  const layer = partial.find((s) => s.ref.startsWith("layer-"));
+  expect(layer?.offset).toBeGreaterThan(0);
+  expect(layer?.offset).toBeLessThan(layer?.total ?? 0);
+
+  reg.registry.setFaults([]);
+  const again = await runCli(["pull", img.reference, "--store", store, "--json"]);
+  expect(again.code, again.stderr).toBe(0);
+  const resumed = again.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; ref?: string; offset?: number });
+  expect(resumed.find((e) => e.type === "resumed" && e.ref === layer?.ref)?.offset).toBeGreaterThan(0);
+  expect((await runCli(["content", "active", "-q", "--store", store])).stdout).toBe("");
+});
