@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { copy, type Descriptor, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
+import { active, copy, type Descriptor, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
 import { collect, present, put, syntheticImage } from "./fixtures.ts";
 
 const dirs: string[] = [];
@@ -182,3 +182,24 @@ async function artifact(store: MemoryStore, subject: Descriptor, artifactType: s
   const d = await put(store, MediaTypes.OciManifest, Buffer.from(JSON.stringify(manifest)));
   return { ...d, artifactType };
 }
+
+describe("concurrent pulls", () => {
+  it("two pulls of one image into one store share the work and leave no ingests", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", layers: 4, layerSize: 128 * 1024 });
+    for (const make of [() => new MemoryStore(), async () => openFsStore(await tempDir())]) {
+      const dst = await make();
+      const [r1, r2] = await Promise.all([
+        pull("x", { resolver: a, store: dst, platform: "all", name: "one" }).done,
+        pull("x", { resolver: a, store: dst, platform: "all", name: "two" }).done,
+      ]);
+      expect((await present(dst, img.all)).size).toBe(img.all.length);
+      expect((await dst.getName("one")).digest).toBe(img.root.digest);
+      expect((await dst.getName("two")).digest).toBe(img.root.digest);
+      const total = img.all.reduce((n, d) => n + d.size, 0);
+      // Each blob crossed once: the second puller waited for the lock, then found it committed.
+      expect(r1.totals.bytesTransferred + r2.totals.bytesTransferred).toBeLessThanOrEqual(total + img.root.size + img.manifests.reduce((n, d) => n + d.size, 0));
+      expect(await active(dst)).toEqual([]);
+    }
+  });
+});

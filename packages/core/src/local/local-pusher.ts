@@ -60,6 +60,9 @@ export class LocalPusher implements Pusher {
     // Another writer may have committed it while we waited for the lock.
     if (await has(this.#store, desc, signal)) {
       await writer.close();
+      // Opening may have created an empty ingest; leave nothing behind (another writer may
+      // already hold it again: then it is theirs).
+      await this.#store.abort(ref).catch(() => undefined);
       return "exists";
     }
     const resumedFrom = (await writer.status()).offset;
