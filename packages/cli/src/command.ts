@@ -44,16 +44,26 @@ export interface Command {
 
 /** Shared option definitions. */
 export const storeOption: OptionsConfig = { store: { type: "string" } };
-export const registryOptions: OptionsConfig = { insecure: { type: "string", multiple: true } };
+export const registryOptions: OptionsConfig = { insecure: { type: "string", multiple: true }, user: { type: "string" } };
 export const storeHelp: [string, string] = ["--store DIR", "content store (an OCI image layout); default ./.content"];
 export const insecureHelp: [string, string] = [
   "--insecure HOST",
   "talk plain HTTP to this registry (repeatable); loopback hosts always are",
 ];
+export const userHelp: [string, string] = [
+  "--user USER:PASS",
+  "credentials for the registries of this command (else docker's config.json and helpers)",
+];
 
 export function stringOpt(values: OptionValues, key: string): string | undefined {
   const v = values[key];
   return typeof v === "string" ? v : undefined;
+}
+
+/** The registry flags of a command's parsed values. */
+export function registryFlags(values: OptionValues): { insecure: string[]; user?: string } {
+  const user = stringOpt(values, "user");
+  return { insecure: listOpt(values, "insecure"), ...(user !== undefined ? { user } : {}) };
 }
 
 export function listOpt(values: OptionValues, key: string): string[] {

@@ -5,7 +5,7 @@
 import { access } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import { LocalResolver, NotFoundError, type ContentStore, type Resolver } from "@ferry/core";
-import { createRegistryResolver, type RegistryResolver } from "@ferry/fetcher";
+import { chainCredentials, createCredentialStore, createRegistryResolver, type CredentialStore, type RegistryResolver } from "@ferry/fetcher";
 import { openFsStore, type FsStore } from "@ferry/store-fs";
 import { UsageError } from "./usage-error.ts";
 
@@ -32,6 +32,18 @@ export function parseTarget(text: string, cwd: string): Target {
 /** Options for the registry side. */
 export interface RegistryFlags {
   insecure: string[];
+  /** `--user USER:PASS`: used for every registry of the command, before docker's config.json. */
+  user?: string;
+}
+
+/** `USER:PASS` → a credential store that offers it for any host, then docker's config and helpers. */
+export function credentialsFor(user: string | undefined): CredentialStore {
+  const docker = createCredentialStore();
+  if (user === undefined) return docker;
+  const colon = user.indexOf(":");
+  if (colon <= 0) throw new UsageError("--user must be USER:PASSWORD");
+  const cred = { username: user.slice(0, colon), password: user.slice(colon + 1) };
+  return chainCredentials({ get: async () => cred }, docker);
 }
 
 export interface OpenedTarget {
@@ -54,7 +66,7 @@ export class Endpoints {
 
   /** The shared registry resolver (one connection pool for the whole command). */
   registry(): RegistryResolver {
-    this.#registry ??= createRegistryResolver({ insecure: this.#flags.insecure });
+    this.#registry ??= createRegistryResolver({ insecure: this.#flags.insecure, credentials: credentialsFor(this.#flags.user) });
     return this.#registry;
   }
 

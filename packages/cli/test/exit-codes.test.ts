@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type ListeningRegistry, type Registry } from "@ferry/registry";
+import { buildImage } from "@ferry/testkit";
 import { ExitCode, exitCodeFor } from "../src/exit-codes.ts";
 import { runCli, seedImage, spawnCli, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
 import { FerryError, InternalError, NetworkError, NotFoundError, UnauthorizedError } from "@ferry/core";
@@ -80,6 +81,20 @@ describe("exit codes", () => {
     try {
       const r = await runCli(["resolve", `${l.host}/private/app:1`]);
       expect(r.code, r.stderr).toBe(ExitCode.Auth);
+      const wrong = await runCli(["resolve", `${l.host}/private/app:1`, "--user", "alice:wrong"]);
+      expect(wrong.code, wrong.stderr).toBe(ExitCode.Auth);
+      expect(wrong.stderr).not.toContain("wrong");
+      // With the right credentials the same command gets past auth: the tag is simply missing.
+      const right = await runCli(["resolve", `${l.host}/private/app:1`, "--user", "alice:secret"]);
+      expect(right.code, right.stderr).toBe(ExitCode.NotFound);
+      expect((await runCli(["resolve", `${l.host}/private/app:1`, "--user", "nocolon"])).code).toBe(ExitCode.Usage);
+      // And a push with them works end to end.
+      const layout = join(tmp.dir, "auth-layout");
+      const built = await buildImage({ dir: layout, layers: 1, layerSize: 10_000, name: "v1" });
+      const up = await runCli(["copy", `oci:${layout}:v1`, `${l.host}/private/app:1`, "--user", "alice:secret", "-q"]);
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stdout).toBe(`${built.root.digest}\n`);
+      expect((await runCli(["copy", `oci:${layout}:v1`, `${l.host}/private/app:2`])).code).toBe(ExitCode.Auth);
     } finally {
       await guarded.close();
     }

@@ -1,7 +1,7 @@
 import { copy } from "@ferry/core";
 import type { FsStore } from "@ferry/store-fs";
 import { parseReference } from "@ferry/fetcher";
-import { insecureHelp, listOpt, registryOptions, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
 import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
 import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -14,12 +14,12 @@ export const copyCommand: Command = {
     "reference. Without NAME a source layout must hold exactly one name; a destination layout gets the source's tag\n" +
     "(or name, else latest). Every platform is copied unless --platform says otherwise.",
   options: { ...registryOptions, ...transferOptions, "mount-from": { type: "string" } },
-  optionHelp: [...transferHelp, ["--mount-from REPO", "repository on the destination registry to mount blobs from"], insecureHelp],
+  optionHelp: [...transferHelp, ["--mount-from REPO", "repository on the destination registry to mount blobs from"], insecureHelp, userHelp],
   minArgs: 2,
   maxArgs: 2,
   async run(ctx) {
     const [srcText, dstText] = ctx.positionals as [string, string];
-    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
       const src = parseTarget(srcText, ctx.io.cwd);
       const dst = parseTarget(dstText, ctx.io.cwd);

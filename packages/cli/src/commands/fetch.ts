@@ -10,7 +10,7 @@ import {
 } from "@ferry/core";
 import { parseReference } from "@ferry/fetcher";
 import type { FsStore } from "@ferry/store-fs";
-import { insecureHelp, listOpt, registryOptions, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
 import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
 import { findInGraph, readSmall } from "../graph.ts";
 
@@ -29,13 +29,14 @@ export const fetchCommand: Command = {
     ["--size N", "size of DIGEST in bytes (skips the graph walk)"],
     ["--media-type T", "media type of DIGEST with --size; default application/octet-stream"],
     insecureHelp,
+    userHelp,
   ],
   minArgs: 1,
   maxArgs: 2,
   async run(ctx) {
     const [ref, digestText] = ctx.positionals as [string, string | undefined];
     const { signal } = ctx;
-    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
       const target = parseTarget(ref, ctx.io.cwd);
       const { resolver, store } = await endpoints.open(target, "source");

@@ -1,5 +1,5 @@
 import { pull } from "@ferry/core";
-import { insecureHelp, listOpt, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, parseTarget, sourceName, storeDir } from "../endpoint.ts";
 import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -12,12 +12,12 @@ export const pullCommand: Command = {
     "(resuming partial downloads), commits children before parents and records the root under the name REF\n" +
     "(or --name). Only the host's platform of an index is pulled unless --platform/--all-platforms say otherwise.",
   options: { ...storeOption, ...registryOptions, ...transferOptions, name: { type: "string" } },
-  optionHelp: [storeHelp, ...transferHelp, ["--name NAME", "name recorded in the store; default REF"], insecureHelp],
+  optionHelp: [storeHelp, ...transferHelp, ["--name NAME", "name recorded in the store; default REF"], insecureHelp, userHelp],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {
     const ref = ctx.positionals[0] as string;
-    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), false);
       const target = parseTarget(ref, ctx.io.cwd);

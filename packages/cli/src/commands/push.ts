@@ -1,5 +1,5 @@
 import { push } from "@ferry/core";
-import { insecureHelp, listOpt, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, storeDir } from "../endpoint.ts";
 import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -18,12 +18,13 @@ export const pushCommand: Command = {
     ["--mount-from REPO", "repository on the same registry to mount blobs from"],
     ...transferHelp,
     insecureHelp,
+    userHelp,
   ],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {
     const ref = ctx.positionals[0] as string;
-    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), true);
       const platform = platformOpt(ctx.values);

@@ -1,5 +1,5 @@
 import type { FsStore } from "@ferry/store-fs";
-import { insecureHelp, listOpt, registryOptions, type Command } from "../command.ts";
+import { insecureHelp, registryFlags, userHelp, registryOptions, type Command } from "../command.ts";
 import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
 import { write } from "../io.ts";
 
@@ -9,12 +9,12 @@ export const resolveCommand: Command = {
   usage: "resolve REF",
   description: "Resolves REF (a registry reference or oci:DIR[:NAME]) and prints its descriptor as one line of JSON.",
   options: { ...registryOptions },
-  optionHelp: [insecureHelp],
+  optionHelp: [insecureHelp, userHelp],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {
     const ref = ctx.positionals[0] as string;
-    const endpoints = new Endpoints({ insecure: listOpt(ctx.values, "insecure") });
+    const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
       const target = parseTarget(ref, ctx.io.cwd);
       const { resolver, store } = await endpoints.open(target, "source");
