@@ -26,7 +26,11 @@ async function serve(dir: string, mode: string): Promise<void> {
   const { openFsStore, hashWasmDigesters } = await import("../packages/store-fs/src/index.ts");
   const { createRegistry, FsRegistryStorage } = await import("../packages/registry/src/index.ts");
   const store = await openFsStore(join(dir, "store"), mode === "hash-wasm" ? { digesters: hashWasmDigesters } : {});
-  const registry = createRegistry({ store, storage: new FsRegistryStorage(join(dir, "meta")) });
+  const registry = createRegistry({
+    store,
+    storage: new FsRegistryStorage(join(dir, "meta")),
+    durableChunks: process.argv.includes("--durable"),
+  });
   const s = await registry.listen(0);
   // Exit with the parent (its end of our stdin closes), so a failed run leaves no server behind.
   process.stdin.on("end", () => process.exit(0));
@@ -39,9 +43,10 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startFerry(dir: string, mode: string): Promise<Server> {
+async function startFerry(dir: string, mode: string, durable = false): Promise<Server> {
   const self = fileURLToPath(import.meta.url);
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", self, "--serve", dir, mode], {
+  const args = ["--import", "tsx", self, "--serve", dir, mode, ...(durable ? ["--durable"] : [])];
+  const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const [line] = (await once(child.stdout!, "data")) as [Buffer];
@@ -193,6 +198,9 @@ async function throughput(work: string, file: string, digest: string, stops: Arr
   const ferryWasm = await startFerry(join(work, "ferry-wasm"), "hash-wasm");
   stops.push(() => ferryWasm.stop());
   const fw = await measure("ferry (store-fs, hash-wasm)", ferryWasm, file, digest);
+  const ferryDurable = await startFerry(join(work, "ferry-durable"), "hash-wasm", true);
+  stops.push(() => ferryDurable.stop());
+  await measure("ferry (hash-wasm, durable)", ferryDurable, file, digest);
   if (!hasTool("docker-registry")) {
     console.log("docker-registry not installed: no ratio");
     return;

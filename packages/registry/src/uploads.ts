@@ -30,6 +30,8 @@ export interface UploadManagerOptions {
   writerIdleMs: number;
   /** How long to wait for a writer another process holds (ms). */
   lockWaitMs: number;
+  /** Close the writer before acknowledging each chunk (the bytes are then in the ingest file). */
+  durableChunks: boolean;
 }
 
 interface OpenSession {
@@ -107,11 +109,16 @@ export class UploadManager {
         for await (const chunk of body as AsyncIterable<Buffer>) await writer.write(chunk);
         ok = true;
         const end = (await writer.status()).offset;
+        if (this.#options.durableChunks) {
+          // Closing flushes the write batch (and checkpoints a saving digester) before the 202.
+          this.#forget(session.uuid);
+          await writer.close();
+        }
         await this.#touch(session);
         return end;
       } finally {
         if (!ok) await this.#touch(session).catch(() => undefined);
-        this.#keep(session.uuid, writer);
+        if (!ok || !this.#options.durableChunks) this.#keep(session.uuid, writer);
       }
     });
   }
