@@ -10,6 +10,8 @@ import type { PushOptions, PushOutcome, PushSource, Pusher } from "../transport.
 export interface LocalPushOptions extends PushOptions {
   /** Called when a partial ingest is found and the write continues at `offset` (> 0). */
   onResumed?(offset: number): void;
+  /** Called before each wait while another writer (another pull, maybe another process) holds the ingest. */
+  onLocked?(info: { attempt: number; delayMs: number }): void;
 }
 
 /**
@@ -49,7 +51,13 @@ export class LocalPusher implements Pusher {
     const ref = ingestRef(desc);
     const open = async () => {
       try {
-        return await openWriter(this.#store, { ref, total: desc.size, expected: desc.digest, signal });
+        return await openWriter(this.#store, {
+          ref,
+          total: desc.size,
+          expected: desc.digest,
+          signal,
+          onLocked: (i) => options.onLocked?.({ attempt: i.attempt, delayMs: i.delayMs }),
+        });
       } catch (err) {
         if (isAlreadyExists(err)) return undefined;
         throw err;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Descriptor } from "../descriptor.ts";
 import { digestOf } from "../digest.ts";
 import { MediaTypes } from "../media-types.ts";
@@ -73,6 +73,36 @@ describe("StatusReporter", () => {
       expect(uncaught).toHaveLength(1);
     } finally {
       process.off("uncaughtException", onUncaught);
+    }
+  });
+
+  it("heartbeats while bytes stall, so the rate decays to 0 and the ETA becomes unknown", () => {
+    vi.useFakeTimers();
+    try {
+      const r = new StatusReporter({ throttleMs: 100 });
+      const progress: Array<{ rate: number; etaMs: number | undefined }> = [];
+      r.events.on("progress", (p) => progress.push({ rate: p.rate, etaMs: p.etaMs }));
+      const b = r.blob(layer("slow", 10_000), "download");
+      b.waiting();
+      for (let i = 1; i <= 5; i++) {
+        vi.advanceTimersByTime(200);
+        b.moved(i * 1000, 1000);
+      }
+      vi.advanceTimersByTime(200);
+      const moving = progress[progress.length - 1]!;
+      expect(moving.rate).toBeGreaterThan(0);
+      expect(moving.etaMs).toBeGreaterThan(0);
+      // Nothing moves for 10 s: only the heartbeat speaks.
+      const before = progress.length;
+      vi.advanceTimersByTime(10_000);
+      expect(progress.length).toBeGreaterThan(before);
+      expect(progress[progress.length - 1]).toEqual({ rate: 0, etaMs: undefined });
+      r.complete({ root: b.desc, name: "slow" });
+      const after = progress.length;
+      vi.advanceTimersByTime(10_000);
+      expect(progress.length).toBe(after);
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

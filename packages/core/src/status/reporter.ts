@@ -87,6 +87,7 @@ export class StatusReporter {
 
   // Throttling of the totals.
   #progressTimer: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout;
   #lastProgressAt = Number.NEGATIVE_INFINITY;
   readonly #blobs = new Set<BlobStatus>();
 
@@ -101,6 +102,11 @@ export class StatusReporter {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    // While bytes stall no event would fire, and a renderer would keep showing the last rate:
+    // a heartbeat keeps `rate` and `etaMs` honest (the rate decays to 0 over the window).
+    const beat = Math.max(this.#throttleMs, 1000);
+    this.#heartbeat = setInterval(() => this.#scheduleProgress(), beat);
+    this.#heartbeat.unref?.();
     // A caller that only watches status$ must not get an unhandled rejection from `done`.
     this.done.catch(() => undefined);
     this.status$ = new Observable<StatusEvent>((subscriber) => {
@@ -181,6 +187,7 @@ export class StatusReporter {
   /** Finish successfully: final totals, then completion. Idempotent with {@link fail}. */
   complete(result: Omit<TransferResult, "totals">): void {
     if (this.#finished) return;
+    clearInterval(this.#heartbeat);
     this.#flushAll();
     this.#emitProgress();
     const full: TransferResult = { ...result, totals: this.totals() };
@@ -193,6 +200,7 @@ export class StatusReporter {
   /** Finish with `err`: an `error` event, final totals, then the stream errors. */
   fail(err: unknown, blob?: { ref: string; digest: Descriptor["digest"] }): void {
     if (this.#finished) return;
+    clearInterval(this.#heartbeat);
     const error = toFerryError(err);
     this.#flushAll();
     this.#emit({

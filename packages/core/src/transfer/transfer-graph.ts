@@ -123,6 +123,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
           onRetry: (info) => b.retrying(info),
           onProgress: (offset) => b.stored(offset),
           onResumed: (offset) => b.resumed(offset),
+          onLocked: (i) => b.retrying({ reason: "ingest locked by another writer", ...i }),
           ...(!manifest && o.mountFrom ? { mountFrom: o.mountFrom } : {}),
           ...(isRoot && tag !== undefined ? { tag } : {}),
         };
