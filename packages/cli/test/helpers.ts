@@ -64,9 +64,13 @@ export interface CliResult {
 }
 
 /** Run the CLI in this process with captured output. */
-export async function runCli(args: string[], options: { cwd?: string; stdin?: Buffer | string } = {}): Promise<CliResult> {
+export async function runCli(args: string[], options: { cwd?: string; stdin?: Buffer | string; tty?: boolean } = {}): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
+  if (options.tty) {
+    // Enough of a terminal for cli-progress: it writes cursor movements through node:readline.
+    Object.assign(stderr, { isTTY: true, columns: 160 });
+  }
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   stdout.on("data", (c: Buffer) => out.push(c));
@@ -75,7 +79,7 @@ export async function runCli(args: string[], options: { cwd?: string; stdin?: Bu
     stdout,
     stderr,
     stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
-    isTTY: false,
+    isTTY: options.tty ?? false,
     cwd: options.cwd ?? process.cwd(),
   });
   const bytes = Buffer.concat(out);

@@ -25,6 +25,37 @@ afterAll(async () => {
   await tmp.remove();
 });
 
+/** The final screen of a terminal fed `out`: enough of VT100 for cli-progress (cursor up/down, column 1, erase line). */
+function replayTerminal(out: string): string {
+  const lines: string[] = [""];
+  let row = 0;
+  let col = 0;
+  let saved = 0;
+  for (const tok of out.split(/(\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]|\n|\r)/)) {
+    if (tok === "") continue;
+    let m: RegExpExecArray | null;
+    if (tok === "\n") {
+      row++;
+      col = 0;
+    } else if (tok === "\r") col = 0;
+    else if (tok === "\x1b7") saved = row;
+    else if (tok === "\x1b8") row = saved;
+    else if ((m = /^\x1b\[(\d*)([A-Za-z])$/.exec(tok))) {
+      const n = Number(m[1] || "1");
+      if (m[2] === "A") row = Math.max(0, row - n);
+      else if (m[2] === "B") row += n;
+      else if (m[2] === "G") col = n - 1;
+      else if (m[2] === "K") lines[row] = (lines[row] ?? "").slice(0, col);
+    } else if (!tok.startsWith("\x1b")) {
+      const line = (lines[row] ?? "").padEnd(col);
+      lines[row] = line.slice(0, col) + tok + line.slice(col + tok.length);
+      col += tok.length;
+    }
+    while (lines.length <= row) lines.push("");
+  }
+  return lines.join("\n");
+}
+
 function parseLines(stdout: string): Array<Record<string, unknown>> {
   const lines = stdout.split("\n").filter((l) => l !== "");
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -109,6 +140,19 @@ describe("ferry pull --json", () => {
     for (const l of arm?.layers ?? []) expect(doneDigests.has(l.digest)).toBe(true);
     for (const l of amd?.layers ?? []) expect(doneDigests.has(l.digest)).toBe(false);
     expect(lines.some((e) => e.type === "skipped" && e.digest === amd?.manifest.digest)).toBe(true);
+  });
+
+  it("on a terminal draws a totals bar and one bar per blob, ending in their final states", async () => {
+    const r = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-tty"), "--all-platforms"], { tty: true });
+    expect(r.code, r.stderr).toBe(0);
+    // cli-progress redraws in place (and only the lines that changed): replay the escape codes.
+    const screen = replayTerminal(r.stderr);
+    expect(screen).toMatch(/^total +done +\|=+\| /m);
+    for (const d of [...img.layers, ...img.configs, ...img.manifests, img.root]) {
+      const short = d.digest.slice(0, "sha256:".length + 12);
+      expect(screen).toMatch(new RegExp(`^[a-z]+-${short} +done +\\|=+\\|`, "m"));
+    }
+    expect(r.stdout).toMatch(/^pulled /);
   });
 
   it("plain progress lines go to stderr and the summary to stdout; --quiet prints just the digest", async () => {

@@ -13,8 +13,8 @@ export interface BarsRenderer {
   stop(final?: string): void;
 }
 
-const LABEL_WIDTH = 26;
-const STATE_WIDTH = 9;
+const LABEL_WIDTH = 28;
+const STATE_WIDTH = 11;
 
 export function barsRenderer(out: Writable): BarsRenderer {
   const multibar = new MultiBar({
