@@ -111,7 +111,6 @@ export async function patchUpload(s: Services, ctx: RequestContext, repo: string
     if (len !== undefined && Number(len) !== range.end - range.start + 1) {
       discardBody(ctx);
       throw new OciHttpError("SIZE_INVALID", "Content-Length does not match Content-Range", {
-        status: 416,
         detail: { contentLength: len, contentRange: ctx.req.headers["content-range"] },
       });
     }

@@ -104,6 +104,16 @@ describe("blobs and uploads", () => {
     expect(await ingests()).toEqual([]);
   });
 
+  it("refuses a chunk whose Content-Length contradicts its Content-Range", async () => {
+    const post = await fetch(`${r.url}/v2/chunked/blobs/uploads/`, { method: "POST" });
+    const loc = new URL(post.headers.get("location")!, r.url);
+    const res = await fetch(loc, { method: "PATCH", body: randomBlob(10), headers: { "Content-Range": "0-19" } });
+    expect(res.status).toBe(400);
+    expect(await errorCode(res)).toBe("SIZE_INVALID");
+    expect((await fetch(loc)).headers.get("range")).toBe("0-0");
+    await fetch(loc, { method: "DELETE" });
+  });
+
   it("cancels a session with DELETE and leaves no ingest", async () => {
     const post = await fetch(`${r.url}/v2/chunked/blobs/uploads/`, { method: "POST" });
     const loc = new URL(post.headers.get("location")!, r.url);
