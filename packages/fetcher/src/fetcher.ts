@@ -71,7 +71,7 @@ export class RegistryFetcher implements Fetcher {
 
   /** A lazy read-seeker; nothing is requested before the first read. */
   async readerAt(desc: Descriptor, options: FetchOptions = {}): Promise<HttpReadSeeker> {
-    return new HttpReadSeeker({ size: desc.size, open: this.opener(desc), onRetry: options.onRetry, onReconnect: options.onReconnect });
+    return new HttpReadSeeker({ size: desc.size, open: this.opener(desc), signal: options.signal, onRetry: options.onRetry, onReconnect: options.onReconnect });
   }
 
   /** Parallel-range settings, with per-call overrides. */

@@ -254,6 +254,8 @@ export class RangeReadable extends Readable {
 export interface HttpReadSeekerOptions extends TransferHooks {
   size: number;
   open: RangeOpener;
+  /** Aborts every read of this read-seeker (a stream may also bring its own). */
+  signal?: AbortSignal;
 }
 
 /** {@link ReaderAt} over HTTP ranges. Nothing is requested until the first read. */
@@ -263,12 +265,14 @@ export class HttpReadSeeker implements ReaderAt {
   rangeIgnored = false;
   readonly #open: RangeOpener;
   readonly #hooks: TransferHooks;
+  readonly #signal: AbortSignal | undefined;
   #closed = false;
 
   constructor(options: HttpReadSeekerOptions) {
     this.size = options.size;
     this.#open = options.open;
     this.#hooks = { onRetry: options.onRetry, onReconnect: options.onReconnect };
+    this.#signal = options.signal;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -276,7 +280,7 @@ export class HttpReadSeeker implements ReaderAt {
     if (offset >= end) return new Uint8Array(0);
     const out = new Uint8Array(end - offset);
     let n = 0;
-    for await (const c of this.#chunks(offset, end, undefined)) {
+    for await (const c of this.#chunks(offset, end, this.#signal)) {
       out.set(c, n);
       n += c.byteLength;
     }
@@ -287,7 +291,8 @@ export class HttpReadSeeker implements ReaderAt {
     const start = Math.max(0, options.offset ?? 0);
     const end = Math.min(this.size, options.end ?? this.size);
     if (start >= end) return Readable.from([], { objectMode: false });
-    return this.#chunks(start, end, options.signal);
+    const signal = options.signal && this.#signal ? AbortSignal.any([options.signal, this.#signal]) : (options.signal ?? this.#signal);
+    return this.#chunks(start, end, signal);
   }
 
   #chunks(start: number, end: number, signal: AbortSignal | undefined): RangeReadable {

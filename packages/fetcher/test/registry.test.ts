@@ -167,6 +167,16 @@ describeWithRegistry(
       }
     }, 60_000);
 
+    it("aborts a push mid-upload, and a later push succeeds", async () => {
+      const p = await resolver.pusher(`${ctx.registry.host}/pushed/aborted`);
+      const l = layout.images[0]!.layers[1]!;
+      const ac = new AbortController();
+      const run = p.push(l, fileSource(layout.dir, l), { signal: ac.signal, onProgress: (n) => n > 100_000 && ac.abort() });
+      await expect(run).rejects.toMatchObject({ code: "Aborted" });
+      expect(await p.exists(l)).toBe(false);
+      expect(await p.push(l, fileSource(layout.dir, l))).toBe("pushed");
+    });
+
     it("pushes and fetches a zero-byte blob", async () => {
       const empty: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(""), size: 0 };
       const p = await resolver.pusher(`${ctx.registry.host}/pushed/empty`);
