@@ -3,7 +3,7 @@
  * skopeo (`oci:DIR:NAME`), umoci and other OCI tools read what ferry writes and ferry reads
  * what they write. See `layout.ts` for the files, `fs-writer.ts` for how ingests commit.
  */
-import { chmod, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { chmod, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   FailedPreconditionError,
@@ -29,7 +29,7 @@ import { BlobMetaStore, validateLabels, type BlobMeta } from "./blob-meta.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { FsReaderAt } from "./fs-reader.ts";
 import { FsWriter, type WriterContext } from "./fs-writer.ts";
-import { isEEXIST, isENOENT, randomToken, readOptional } from "./fs-util.ts";
+import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling } from "./fs-util.ts";
 import { ingestFile, readIngestStatus } from "./ingest-files.ts";
 import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
 import { NameIndex, emptyIndex } from "./name-index.ts";
@@ -400,18 +400,17 @@ function positive(v: number | undefined, dflt: number, name: string): number {
   return v;
 }
 
+/** Create `path` with `content` unless it exists; readers never see it empty or partial. */
 async function createIfAbsent(path: string, content: string): Promise<void> {
-  // Exclusive create via a temp file + link would be overkill: "wx" fails when another
-  // process won the race, and its content is the same.
+  const tmp = tempSibling(path);
+  await writeFile(tmp, content, { flag: "wx", mode: 0o644 });
   try {
-    const fh = await open(path, "wx", 0o644);
-    try {
-      await fh.writeFile(content);
-    } finally {
-      await fh.close();
-    }
+    // link fails when another process created the file first; its content is equivalent.
+    await link(tmp, path);
   } catch (err) {
     if (!isEEXIST(err)) throw err;
+  } finally {
+    await unlink(tmp).catch(() => {});
   }
 }
 

@@ -492,6 +492,17 @@ describe("FsStore hostile input", () => {
     expect((await readdir(dir.path)).sort()).toEqual([".ferry", "blobs", "index.json", "ingest", "oci-layout"]);
   });
 
+  it("many handles opening one fresh root at once all succeed and agree on the layout", async () => {
+    const other = await tempDir();
+    const root = join(other.path, "fresh");
+    const stores = await Promise.all(Array.from({ length: 8 }, () => openFsStore(root)));
+    await Promise.all(stores.map((s, i) => s.setName(`n${i}`, { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 })));
+    expect(JSON.parse(await readFile(join(root, "oci-layout"), "utf8"))).toEqual({ imageLayoutVersion: "1.0.0" });
+    expect((await stores[0]!.listNames()).length).toBe(8);
+    expect((await readdir(root)).sort()).toEqual([".ferry", "blobs", "index.json", "ingest", "oci-layout"]);
+    await other.cleanup();
+  });
+
   it("refuses a layout of an unknown version", async () => {
     const other = await tempDir();
     await writeFile(join(other.path, "oci-layout"), '{"imageLayoutVersion":"9.9.9"}');
