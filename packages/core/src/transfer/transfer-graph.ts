@@ -59,6 +59,8 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
   };
   let rootTagged = false;
   const existingIndexes = new Set<string>();
+  /** Manifests met by the walk: the subjects whose referrers are looked up afterwards. */
+  const manifests: Descriptor[] = [];
 
   const guard = async <T>(d: Descriptor, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -139,9 +141,9 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
       }),
   });
 
-  const manifests: Descriptor[] = [];
   await walk([root]);
-  if (o.referrers) {
+  const listReferrers = o.referrers;
+  if (listReferrers) {
     // Referrers go after their subject (a registry may check the subject exists), breadth first
     // so referrers of referrers (signatures of SBOMs…) follow too.
     const listed = new Set<string>();
@@ -152,7 +154,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
         if (listed.has(m.digest)) continue;
         listed.add(m.digest);
         throwIfAborted(signal);
-        for (const r of await guard(m, () => (o.referrers as NonNullable<typeof o.referrers>)(m, signal))) {
+        for (const r of await guard(m, () => listReferrers(m, signal))) {
           if (!listed.has(r.digest) && !blobs.has(r.digest)) next.push(r);
         }
       }
