@@ -63,6 +63,12 @@ export function mainHelp(): string {
   ].join("\n");
 }
 
+/** Help for a command group (`ferry content`). */
+export function groupHelp(group: string): string {
+  const members = commands.filter((c) => c.name.startsWith(`${group} `));
+  return [`Usage: ferry ${group} SUBCOMMAND [options]`, "", "Subcommands:", table(members.map((c) => [c.usage, c.summary])), ""].join("\n");
+}
+
 export function commandHelp(c: Command): string {
   return [
     `Usage: ferry ${c.usage}`,
@@ -76,7 +82,7 @@ export function commandHelp(c: Command): string {
   ].join("\n");
 }
 
-/** Split `argv` into the command words and the rest; only boolean global flags may precede them. */
+/** Split `argv` into the command words and the rest; only global options may precede them. */
 function findCommand(argv: string[]): { command?: Command; words: string[]; rest: string[] } {
   const rest: string[] = [];
   const words: string[] = [];
@@ -86,6 +92,9 @@ function findCommand(argv: string[]): { command?: Command; words: string[]; rest
     if (a === "--") break;
     if (a.startsWith("-")) {
       rest.push(a);
+      // A global option that takes a value (`--progress plain`) keeps its value with it.
+      const opt = globalOptions[a.replace(/^--/, "")];
+      if (opt?.type === "string" && i + 1 < argv.length) rest.push(argv[++i] as string);
       continue;
     }
     words.push(a);
@@ -132,8 +141,13 @@ export async function run(argv: string[], partialIO: Partial<CliIO> = {}): Promi
         await write(io.stdout, `ferry ${version()}\n`);
         return ExitCode.Ok;
       }
-      if (values.help || words.length === 0 || (words.length === 1 && words[0] === "content")) {
-        await write(values.help || words.length === 0 ? io.stdout : io.stderr, mainHelp());
+      if (words.length === 1 && words[0] === "content") {
+        // The group alone: list its subcommands (help asked for → stdout and 0, else a usage error).
+        await write(values.help ? io.stdout : io.stderr, groupHelp("content"));
+        return values.help ? ExitCode.Ok : ExitCode.Usage;
+      }
+      if (values.help || words.length === 0) {
+        await write(values.help ? io.stdout : io.stderr, mainHelp());
         return values.help ? ExitCode.Ok : ExitCode.Usage;
       }
       throw new UsageError(`unknown command ${JSON.stringify(words.join(" "))}`);

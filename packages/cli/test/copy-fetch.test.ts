@@ -57,6 +57,18 @@ describe("ferry copy", () => {
     expect((await runCli(["resolve", "-q", `${reg.host}/rt/pushed:2`])).stdout).toBe(`${built.root.digest}\n`);
   });
 
+  it("pull reads an oci: layout too, and global options may come before the command", async () => {
+    const store = join(tmp.dir, "from-layout");
+    const r = await runCli(["--progress", "plain", "pull", `oci:${l1}:v1`, "--store", store, "--platform", "linux/arm64"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^resolved v1 -> /m);
+    expect((await runCli(["resolve", "-q", `oci:${store}:v1`])).stdout).toBe(`${built.root.digest}\n`);
+    const arm = built.images.find((i) => i.platform.architecture === "arm64");
+    const have = (await runCli(["content", "ls", "-q", "--store", store])).stdout;
+    for (const l of arm?.layers ?? []) expect(have).toContain(l.digest);
+    expect(have.trim().split("\n")).toHaveLength(1 + 1 + 1 + 2);
+  });
+
   it("a layout with several names needs oci:DIR:NAME", async () => {
     const l4 = join(tmp.dir, "l4");
     expect((await runCli(["copy", `oci:${l1}:v1`, `oci:${l4}:a`])).code).toBe(0);

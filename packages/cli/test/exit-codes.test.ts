@@ -58,6 +58,12 @@ describe("exit codes", () => {
     const help = await runCli(["content", "ingest", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: ferry content ingest/);
+    const group = await runCli(["content", "--help"]);
+    expect(group.code).toBe(0);
+    expect(group.stdout).toMatch(/content ingest --ref REF/);
+    expect(group.stdout).toMatch(/content prune/);
+    expect((await runCli(["content"])).code).toBe(2);
+    expect((await runCli([])).code).toBe(2);
     const v = await runCli(["--version"]);
     expect(v.stdout).toMatch(/^ferry \d+\.\d+\.\d+/);
   });
