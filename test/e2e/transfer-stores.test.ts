@@ -139,6 +139,30 @@ describe("copy between stores", () => {
   });
 });
 
+describe("deep graphs", () => {
+  it("copies ten nested indexes with one manifest slot and one blob slot", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { platforms: [{ os: "linux", architecture: "amd64" }], layers: 2, layerSize: 4096 });
+    let top = img.root;
+    const indexes = [top];
+    for (let i = 0; i < 10; i++) {
+      const doc = { schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.size }], annotations: { level: String(i) } };
+      top = await put(a, MediaTypes.OciIndex, Buffer.from(JSON.stringify(doc)));
+      indexes.push(top);
+    }
+    await a.setName("deep", top);
+    const b = new MemoryStore();
+    const order: string[] = [];
+    const op = copy("deep", "deep", { from: a, to: b, concurrency: 1, manifestConcurrency: 1 });
+    op.events.on("done", (e) => order.push(e.digest));
+    const r = await op.done;
+    expect(r.totals.blobsDone).toBe(img.all.length + 10);
+    // Innermost first, outermost last.
+    expect(indexes.map((d) => order.indexOf(d.digest))).toEqual([...indexes.map((d) => order.indexOf(d.digest))].sort((x, y) => x - y));
+    expect(order[order.length - 1]).toBe(top.digest);
+  });
+});
+
 describe("referrers", () => {
   it("copies the referrers of the root (and of theirs) after their subject when asked", async () => {
     const a = new MemoryStore();
