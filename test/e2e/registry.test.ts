@@ -157,8 +157,14 @@ describeWithRegistry(
       expect(b.root.digest).toBe(multi.root.digest);
       expect(await remoteDigest(dst)).toBe(multi.root.digest);
       // And registry → registry directly.
-      const c = await copy(multi.reference, `${ctx.registry.host}/direct:1`, { from: resolver, to: resolver }).done;
+      const direct = copy(multi.reference, `${ctx.registry.host}/direct:1`, { from: resolver, to: resolver });
+      const de = collect(direct);
+      const c = await direct.done;
       expect(c.totals.blobsDone).toBe(all.length);
+      // Same registry: the blobs are mounted from the source repository, not uploaded.
+      const mounted = (await de).filter((e) => e.type === "mounted").map((e) => e.digest);
+      expect(mounted).toEqual(expect.arrayContaining(multi.layers.map((l) => l.digest)));
+      expect(c.totals.bytesTransferred).toBeLessThan(multi.layers.reduce((n, l) => n + l.size, 0));
       expect(await remoteDigest(`${ctx.registry.host}/direct:1`)).toBe(multi.root.digest);
     });
   },

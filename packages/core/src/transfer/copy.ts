@@ -22,7 +22,8 @@ export interface CopyOptions extends TransferOptions {
   to: Endpoint;
   /**
    * Repository on the destination registry that may hold the blobs already: blobs are mounted
-   * from it instead of uploaded. Default: none.
+   * from it instead of uploaded. Default: the source repository when both sides are on the same
+   * registry host, else none.
    */
   mountFrom?: string;
   /** Do not record a name / tag at the destination (only the content). Default false. */
@@ -57,6 +58,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
 
     let destination;
     let tag: string | undefined;
+    let mountFrom = options.mountFrom;
     if (to instanceof LocalResolver) {
       destination = new LocalPusher(to.store);
       tag = dst;
@@ -70,6 +72,10 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
         });
       }
       tag = parts.tag ?? (parts.digest === undefined ? "latest" : undefined);
+      // Within one registry a blob can be mounted from the source repository: no bytes move.
+      if (mountFrom === undefined && !(from instanceof LocalResolver) && sameRegistry(resolved.name, parts.repository)) {
+        mountFrom = resolved.name;
+      }
     }
     if (options.untagged) tag = undefined;
 
@@ -92,10 +98,23 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       signal,
       concurrency,
       manifestConcurrency,
-      ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
+      ...(mountFrom !== undefined ? { mountFrom } : {}),
       skipExisting: options.skipExisting ?? true,
       nonDistributable: options.nonDistributable ?? false,
     });
     return { root: resolved.descriptor, name: resolved.name };
   });
+}
+
+/** The registry host of a name, when its first component names one (`host:port/…`, `a.b/…`). */
+function registryOf(name: string): string | undefined {
+  const slash = name.indexOf("/");
+  if (slash < 0) return undefined;
+  const first = name.slice(0, slash);
+  return first.includes(".") || first.includes(":") || first === "localhost" ? first.toLowerCase() : undefined;
+}
+
+function sameRegistry(a: string, b: string): boolean {
+  const ra = registryOf(a);
+  return ra !== undefined && ra === registryOf(b);
 }
