@@ -1,0 +1,191 @@
+/**
+ * Push protocol steps a real distribution 2.8 never shows: a refused mount falling back to a plain
+ * upload, `OCI-Chunk-Min-Length` raising the chunk size, and a registry whose
+ * `Docker-Content-Digest` disagrees with what was pushed.
+ */
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
+import { createRegistryResolver } from "../src/index.ts";
+import { startStub, type StubServer } from "./stub-server.ts";
+
+const servers: StubServer[] = [];
+async function stub(...args: Parameters<typeof startStub>): Promise<StubServer> {
+  const s = await startStub(...args);
+  servers.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const fast = { retry: { minDelayMs: 1, maxDelayMs: 5 } };
+
+async function bodyOf(req: IncomingMessage): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of req) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+const source = (data: Uint8Array) => ({ open: (offset = 0) => Readable.from([Buffer.from(data.subarray(offset))]) });
+
+/**
+ * A minimal upload endpoint: HEAD says absent, POST opens `/upload/<n>`, PATCHes append, PUT
+ * finishes (with the session's bytes plus its own body). `mountStatus` answers mount attempts.
+ */
+function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDigest?: (stored: Buffer) => string } = {}) {
+  const stored: Buffer[] = [];
+  const patchSizes: number[] = [];
+  let finished: Buffer | undefined;
+  let sessions = 0;
+  const server = stub(async (req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    if (req.method === "HEAD") return void res.writeHead(404).end();
+    if (req.method === "POST" && u.searchParams.has("mount")) return void res.writeHead(opts.mountStatus ?? 404).end();
+    if (req.method === "POST") {
+      sessions++;
+      const headers: Record<string, string> = { location: `/upload/${sessions}`, range: "0-0" };
+      if (opts.chunkMin !== undefined) headers["oci-chunk-min-length"] = String(opts.chunkMin);
+      return void res.writeHead(202, headers).end();
+    }
+    const body = await bodyOf(req);
+    if (req.method === "PATCH") {
+      stored.push(body);
+      patchSizes.push(body.byteLength);
+      const n = stored.reduce((a, b) => a + b.byteLength, 0);
+      return void res.writeHead(202, { location: u.pathname, range: `0-${n - 1}` }).end();
+    }
+    if (req.method === "PUT") {
+      finished = Buffer.concat([...stored, body]);
+      const digest = opts.answerDigest ? opts.answerDigest(finished) : u.searchParams.get("digest") ?? "";
+      return void res.writeHead(201, { "docker-content-digest": digest }).end();
+    }
+    res.writeHead(400).end();
+  });
+  return { server, patchSizes, finished: () => finished };
+}
+
+describe("cross-repository mount", () => {
+  it.each([401, 403, 404])("a mount answered %i falls back to a plain upload in a new session", async (status) => {
+    const data = Buffer.from("mount me ".repeat(500));
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer({ mountStatus: status });
+    const reg = await up.server;
+    const r = createRegistryResolver({ ...fast, credentials: {} });
+    try {
+      const p = await r.pusher(`${reg.host}/dst`);
+      expect(await p.push(desc, source(data), { mountFrom: "src/repo" })).toBe("pushed");
+      const steps = reg.seen.map((s) => `${s.method} ${s.url.split("?")[0]}${s.url.includes("mount=") ? "?mount" : ""}`);
+      expect(steps).toEqual([
+        `HEAD /v2/dst/blobs/${desc.digest}`,
+        "POST /v2/dst/blobs/uploads/?mount",
+        "POST /v2/dst/blobs/uploads/",
+        "PUT /upload/1",
+      ]);
+      const mount = new URL(reg.seen[1]!.url, "http://x").searchParams;
+      expect(mount.get("mount")).toBe(desc.digest);
+      expect(mount.get("from")).toBe("src/repo");
+      expect(up.finished()?.equals(data)).toBe(true);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe("chunked uploads", () => {
+  it("raises the chunk size to the registry's OCI-Chunk-Min-Length", async () => {
+    const data = Buffer.alloc(2500, 7);
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer({ chunkMin: 1000 });
+    const reg = await up.server;
+    // Asked for 100-byte chunks with a 10-byte floor: the server's 1000-byte minimum wins.
+    const r = createRegistryResolver({ ...fast, uploadChunkSize: 100, minUploadChunkSize: 10 });
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      expect(await p.push(desc, source(data))).toBe("pushed");
+      expect(up.patchSizes).toEqual([1000, 1000, 500]);
+      expect(up.finished()?.equals(data)).toBe(true);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("never sends chunks below minUploadChunkSize (default 5 MiB floor when unset)", async () => {
+    const data = Buffer.alloc(300, 1);
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer();
+    const reg = await up.server;
+    const r = createRegistryResolver({ ...fast, uploadChunkSize: 10, minUploadChunkSize: 128 });
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      expect(await p.push(desc, source(data))).toBe("pushed");
+      expect(up.patchSizes).toEqual([128, 128, 44]);
+    } finally {
+      await r.close();
+    }
+    // The default floor: a 6 MiB blob asked in 1 MiB chunks goes as 5 MiB + 1 MiB.
+    const big = Buffer.alloc(6 * 1024 * 1024, 2);
+    const bigDesc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(big), size: big.byteLength };
+    const up2 = uploadServer();
+    const reg2 = await up2.server;
+    const r2 = createRegistryResolver({ ...fast, uploadChunkSize: 1024 * 1024 });
+    try {
+      const p = await r2.pusher(`${reg2.host}/r`);
+      expect(await p.push(bigDesc, source(big))).toBe("pushed");
+      expect(up2.patchSizes).toEqual([5 * 1024 * 1024, 1024 * 1024]);
+    } finally {
+      await r2.close();
+    }
+  });
+});
+
+describe("Docker-Content-Digest checks", () => {
+  it("a blob the registry stored under another digest fails with DigestMismatch", async () => {
+    const data = Buffer.from("blob bytes");
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer({ answerDigest: () => digestOf("something else") });
+    const reg = await up.server;
+    const r = createRegistryResolver({ ...fast, retry: { maxAttempts: 1 } });
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      await expect(p.push(desc, source(data))).rejects.toMatchObject({ code: "DigestMismatch" });
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("pushes a manifest by digest and by tag, and checks the digest the registry reports", async () => {
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciManifest, config: { mediaType: MediaTypes.OciEmpty, digest: digestOf("{}"), size: 2 }, layers: [] }));
+    const desc: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf(manifest), size: manifest.byteLength };
+    let lie = false;
+    const puts: Array<{ url: string; type: string | undefined; body: Buffer }> = [];
+    const reg = await stub(async (req, res) => {
+      if (req.method === "HEAD") return void res.writeHead(404).end();
+      if (req.method === "PUT") {
+        const body = await bodyOf(req);
+        puts.push({ url: req.url ?? "", type: req.headers["content-type"], body });
+        return void res.writeHead(201, { "docker-content-digest": lie ? digestOf("other") : digestOf(body) }).end();
+      }
+      res.writeHead(400).end();
+    });
+    const r = createRegistryResolver(fast);
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      expect(await p.push(desc, { open: () => Readable.from([manifest]) }, { tag: "v1" })).toBe("pushed");
+      expect(puts.map((x) => x.url)).toEqual([`/v2/r/manifests/${desc.digest}`, "/v2/r/manifests/v1"]);
+      for (const put of puts) {
+        expect(put.type).toBe(MediaTypes.OciManifest);
+        expect(put.body.equals(manifest)).toBe(true);
+      }
+      lie = true;
+      await expect(p.push(desc, { open: () => Readable.from([manifest]) })).rejects.toMatchObject({ code: "DigestMismatch" });
+      // Bytes that do not hash to the descriptor are refused before anything is sent.
+      const before = reg.seen.length;
+      await expect(p.push(desc, { open: () => Readable.from([Buffer.from("{}")]) })).rejects.toMatchObject({ code: "DigestMismatch" });
+      expect(reg.seen.length).toBe(before);
+    } finally {
+      await r.close();
+    }
+  });
+});
