@@ -12,7 +12,9 @@ import {
   isNotFound,
   openWriter,
   hasCode,
+  throwIfAborted,
   type ContentStore,
+  type Ingester,
   type Digest,
   type Writer,
 } from "@ferry/core";
@@ -58,8 +60,10 @@ export class UploadManager {
     const now = new Date().toISOString();
     const session: UploadSession = { uuid: randomUUID(), repository: repo, startedAt: now, updatedAt: now };
     await this.#storage.putUpload(session);
+    throwIfAborted(signal);
     await this.#serial(session.uuid, async () => {
-      const writer = await this.#store.writer({ ref: uploadRef(session.uuid), signal });
+      // No request signal: the writer stays open for the session's next requests.
+      const writer = await this.#store.writer({ ref: uploadRef(session.uuid) });
       this.#keep(session.uuid, writer);
     });
     return session;
@@ -117,8 +121,15 @@ export class UploadManager {
         await this.#touch(session);
         return end;
       } finally {
-        if (!ok) await this.#touch(session).catch(() => undefined);
-        if (!ok || !this.#options.durableChunks) this.#keep(session.uuid, writer);
+        if (!ok) {
+          // A failed chunk (client gone, store error) may leave the writer unusable: close it so
+          // the next request reopens the ingest at the offset that really reached the store.
+          this.#forget(session.uuid);
+          await writer.close().catch(() => undefined);
+          await this.#touch(session).catch(() => undefined);
+        } else if (!this.#options.durableChunks) {
+          this.#keep(session.uuid, writer);
+        }
       }
     });
   }
@@ -176,17 +187,23 @@ export class UploadManager {
       known.add(s.uuid);
       if (now - Date.parse(s.updatedAt) <= maxIdleMs) continue;
       if (this.#queues.has(s.uuid)) continue; // busy right now
-      const open = this.#open.get(s.uuid);
-      this.#forget(s.uuid);
-      if (open !== undefined) await open.writer.close();
-      try {
-        await this.#store.abort(uploadRef(s.uuid));
-      } catch (err) {
-        if (hasCode(err, "Locked")) continue;
-        if (!isNotFound(err)) throw err;
-      }
-      await this.#storage.deleteUpload(s.uuid);
-      purged.push(s.uuid);
+      // In the session's queue, so no request of this process can interleave with the purge.
+      const done = await this.#serial(s.uuid, async () => {
+        const fresh = await this.#storage.getUpload(s.uuid);
+        if (fresh === undefined || Date.now() - Date.parse(fresh.updatedAt) <= maxIdleMs) return false;
+        const open = this.#open.get(s.uuid);
+        this.#forget(s.uuid);
+        if (open !== undefined) await open.writer.close();
+        try {
+          await this.#store.abort(uploadRef(s.uuid));
+        } catch (err) {
+          if (hasCode(err, "Locked")) return false; // another process is writing it
+          if (!isNotFound(err)) throw err;
+        }
+        await this.#storage.deleteUpload(s.uuid);
+        return true;
+      });
+      if (done) purged.push(s.uuid);
     }
     for (const st of await this.#store.listStatuses({ refPrefix: UploadRefPrefix })) {
       const uuid = st.ref.slice(UploadRefPrefix.length);
@@ -230,7 +247,11 @@ export class UploadManager {
     }
     const wait = AbortSignal.any([signal, AbortSignal.timeout(this.#options.lockWaitMs)]);
     try {
-      return await openWriter(this.#store, { ref, signal: wait });
+      // The signal only bounds the wait for the lock: the writer outlives this request (it is
+      // kept open for the next chunk), so it must not be bound to any request's signal.
+      const store = this.#store;
+      const unbound: Ingester = { writer: ({ signal: _ignored, ...o }) => store.writer(o) };
+      return await openWriter(unbound, { ref, signal: wait });
     } catch (err) {
       if (hasCode(err, "Aborted") && !signal.aborted) {
         throw new OciHttpError("TOOMANYREQUESTS", "upload session is busy in another server", {

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, pushBlob, randomBlob, sha256, startRegistry, type Running } from "./helpers.ts";
 
@@ -112,6 +113,30 @@ describe("blobs and uploads", () => {
     expect(await errorCode(res)).toBe("SIZE_INVALID");
     expect((await fetch(loc)).headers.get("range")).toBe("0-0");
     await fetch(loc, { method: "DELETE" });
+  });
+
+  it("keeps what arrived when a client disconnects mid-PATCH and goes on from the status", async () => {
+    const data = randomBlob(100_000);
+    const post = await fetch(`${r.url}/v2/cut/blobs/uploads/`, { method: "POST" });
+    const loc = new URL(post.headers.get("location")!, r.url);
+    await new Promise<void>((resolve) => {
+      const req = request(loc, { method: "PATCH", headers: { "Content-Length": String(data.length) } });
+      req.on("error", () => resolve());
+      req.write(data.subarray(0, 40_000), () => setTimeout(() => req.destroy(), 50));
+      req.on("close", () => resolve());
+    });
+    let offset = -1;
+    for (let i = 0; i < 50 && offset !== 40_000; i++) {
+      const st = await fetch(loc);
+      offset = Number(/^0-(\d+)$/.exec(st.headers.get("range") ?? "")?.[1] ?? -2) + 1;
+      if (offset !== 40_000) await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(offset).toBe(40_000);
+    const rest = await fetch(loc, { method: "PATCH", body: data.subarray(offset), headers: { "Content-Range": `${offset}-${data.length - 1}` } });
+    expect(rest.status).toBe(202);
+    const fin = new URL(loc);
+    fin.searchParams.set("digest", sha256(data));
+    expect((await fetch(fin, { method: "PUT" })).status).toBe(201);
   });
 
   it("cancels a session with DELETE and leaves no ingest", async () => {

@@ -103,6 +103,20 @@ describe.each([
     expect(await errorCode(gone)).toBe("BLOB_UPLOAD_UNKNOWN");
   });
 
+  it("keeps a reopened writer usable after the request that reopened it (no request signal bound to it)", async () => {
+    const a = await start({ writerIdleMs: 400, lockWaitMs: 50 });
+    const post = await fetch(`${a.url}/v2/sig/blobs/uploads/`, { method: "POST" });
+    const path = post.headers.get("location")!;
+    await new Promise((res) => setTimeout(res, 600)); // idle: the writer closes
+    const p1 = await fetch(`${a.url}${path}`, { method: "PATCH", body: "hello ", headers: { "Content-Range": "0-5" } });
+    expect(p1.status).toBe(202); // reopened here, with a lock wait of 50 ms
+    await new Promise((res) => setTimeout(res, 150)); // the lock-wait signal has fired meanwhile
+    const p2 = await fetch(`${a.url}${path}`, { method: "PATCH", body: "world", headers: { "Content-Range": "6-10" } });
+    expect(p2.status).toBe(202);
+    const put = await fetch(`${a.url}${path}?digest=${sha256("hello world")}`, { method: "PUT" });
+    expect(put.status).toBe(201);
+  });
+
   it("purges abandoned sessions on a timer", async () => {
     const a = await start({ uploadTimeoutMs: 50, purgeIntervalMs: 20, writerIdleMs: 10 });
     const post = await fetch(`${a.url}/v2/old/blobs/uploads/`, { method: "POST" });
