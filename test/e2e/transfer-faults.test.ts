@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { active, ingestRef, MemoryStore, NetworkError, pull, type StatusEvent } from "./deps.ts";
-import { collect, faultyResolver, present, syntheticImage, type FaultPlan } from "./fixtures.ts";
+import { active, ingestRef, MediaTypes, MemoryStore, NetworkError, pull, type StatusEvent } from "./deps.ts";
+import { collect, faultyResolver, present, put, syntheticImage, type FaultPlan } from "./fixtures.ts";
 
 const platform = [{ os: "linux", architecture: "amd64" }];
 
@@ -115,5 +115,16 @@ describe("failure, cancellation and resume", () => {
       expect(last[0]).toMatchObject({ code: "Aborted" });
       expect((await active(dst)).find((s) => s.digest === l0.digest)?.offset).toBe(16384);
     }
+  });
+
+  it("an invalid manifest fails the pull with InvalidManifest naming it", async () => {
+    const src = new MemoryStore();
+    const bad = await put(src, MediaTypes.OciManifest, Buffer.from(JSON.stringify({ schemaVersion: 2, layers: "nope" })));
+    const index = await put(src, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [{ mediaType: bad.mediaType, digest: bad.digest, size: bad.size }] })));
+    await src.setName("bad", index);
+    const op = pull("bad", { resolver: src, store: new MemoryStore(), platform: "all" });
+    const events = collect(op);
+    await expect(op.done).rejects.toMatchObject({ code: "InvalidManifest" });
+    expect((await events).find((e) => e.type === "error")).toMatchObject({ ref: `manifest-${bad.digest}`, code: "InvalidManifest" });
   });
 });

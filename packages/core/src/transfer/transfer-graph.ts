@@ -72,7 +72,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
   };
 
   const walk = (roots: Descriptor[]) => dispatch(roots, {
-    handler: o.handler,
+    handler: (d, ctx) => guard(d, () => o.handler(d, ctx)),
     manifestConcurrency: o.manifestConcurrency,
     blobConcurrency: o.concurrency,
     signal,
