@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     const bundles = join(scratch, "bundles");
     await mkdir(bundles);
     const worker = await bundleEntry(join(here, "worker.ts"), bundles, "worker");
+    const getBlobs = await bundleEntry(join(here, "get-blobs.ts"), bundles, "get-blobs");
     if (opts.cpuProf) {
       await mkdir(opts.cpuProf, { recursive: true });
       worker.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`);
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
     const probe = images.single ?? images.multi ?? images.small!;
     const probeRepo = images.single ? "single" : images.multi ? "multi" : "small";
     const limits = await measureLimits(scratch, `${docker.url}/v2/${probeRepo}/blobs/${probe.biggest.digest}`, probe.biggest.size, opts.rounds, log);
-    const ctx: BenchContext = { scratch, worker, rounds: opts.rounds, log, limits };
+    const ctx: BenchContext = { scratch, worker, getBlobs, rounds: opts.rounds, log, limits };
 
     const cases: CaseReport[] = [];
     const run = async (label: string, fn: () => Promise<CaseReport>): Promise<void> => {

@@ -44,7 +44,18 @@ async function main(argv: string[]): Promise<void> {
     if (rest.includes("--progress")) {
       op.events.on("progress", (p) => process.stdout.write(`P ${p.bytesDone} ${p.bytesTotal}\n`));
     }
+    // BENCH_MEM=1: report the peak of each memoryUsage() field (sampled), to see where RSS goes.
+    const peaks: Record<string, number> = {};
+    const sample = (): void => {
+      for (const [k, v] of Object.entries(process.memoryUsage())) peaks[k] = Math.max(peaks[k] ?? 0, v);
+    };
+    const timer = process.env.BENCH_MEM ? setInterval(sample, 20) : undefined;
     const result = await op.done;
+    if (timer) {
+      clearInterval(timer);
+      sample();
+      process.stderr.write(`memory peaks (MB): ${Object.entries(peaks).map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`).join(", ")}\n`);
+    }
     process.stdout.write(`${JSON.stringify({ ok: true, totals: result.totals })}\n`);
   } finally {
     await resolver.close();

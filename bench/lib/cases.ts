@@ -52,6 +52,8 @@ export interface BenchContext {
   scratch: string;
   /** Command prefix running the ferry worker. */
   worker: string[];
+  /** Command prefix running bench/get-blobs.ts (plain GETs: the registry's ceiling). */
+  getBlobs: string[];
   rounds: number;
   log: (s: string) => void;
   limits: Limits;
@@ -213,7 +215,11 @@ export async function singleBlobCase(ctx: BenchContext, id: string, reg: Registr
 /** Cases 4 and 6c: an index over many small blobs; blobs per second. */
 export async function smallBlobsCase(ctx: BenchContext, id: string, reg: Registry, image: BenchImage, repo: string): Promise<CaseReport> {
   const ref = `${reg.host}/${repo}:bench`;
-  const results = await contest(`[${id}]`, [ferryPull(ctx, ref), skopeoPull(ctx, ref)], ctx.rounds, image.bytes, image.blobs, ctx.log);
+  const get: Contender = {
+    name: "http-get×8",
+    run: () => measure([...ctx.getBlobs, reg.url, repo, image.dir, "8"], ctx.scratch),
+  };
+  const results = await contest(`[${id}]`, [ferryPull(ctx, ref), skopeoPull(ctx, ref), get], ctx.rounds, image.bytes, image.blobs, ctx.log);
   const ratios = ratiosOf(results, "blobsPerS");
   const ferry = results[0]!;
   return {
