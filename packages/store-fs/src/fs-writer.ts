@@ -85,7 +85,8 @@ export class FsWriter implements Writer {
   #offset: number;
   /** Bytes on disk. */
   #flushed: number;
-  #staging: Buffer;
+  /** Allocated on the first small write: writers fed big chunks never need it. */
+  #staging: Buffer | undefined;
   #staged = 0;
   #checkpointed: number;
   #closed = false;
@@ -125,7 +126,6 @@ export class FsWriter implements Writer {
     this.#checkpointed = init.checkpointed;
     this.resumed = init.resumed;
     this.#signal = init.signal;
-    this.#staging = Buffer.allocUnsafe(init.ctx.writeBatchBytes);
   }
 
   /** Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. */
@@ -258,16 +258,18 @@ export class FsWriter implements Writer {
       if (n === 0) return;
       this.#offset += n;
       this.#updatedAt = new Date();
-      if (this.#staged + n < this.#staging.byteLength) {
+      const batch = this.#ctx.writeBatchBytes;
+      if (this.#staged + n < batch) {
         this.#digester.update(chunk);
         // Copy: the caller may reuse its buffer as soon as this promise resolves.
+        this.#staging ??= Buffer.allocUnsafe(batch);
         this.#staging.set(chunk, this.#staged);
         this.#staged += n;
         return;
       }
       // One writev of the staged bytes plus this chunk (at least writeBatchBytes), hashed on
       // this thread while the write runs in the thread pool.
-      const written = this.#writeOut([this.#staging.subarray(0, this.#staged), chunk]);
+      const written = this.#writeOut(this.#staging && this.#staged > 0 ? [this.#staging.subarray(0, this.#staged), chunk] : [chunk]);
       this.#digester.update(chunk);
       await written;
       this.#staged = 0;
@@ -386,7 +388,7 @@ export class FsWriter implements Writer {
 
   async #flush(): Promise<void> {
     if (this.#staged === 0) return;
-    await this.#writeOut([this.#staging.subarray(0, this.#staged)]);
+    await this.#writeOut([this.#staging!.subarray(0, this.#staged)]);
     this.#staged = 0;
   }
 
@@ -433,6 +435,7 @@ export class FsWriter implements Writer {
     if (fsync) await fh.sync();
     await fh.close();
     this.#fh = undefined;
+    this.#staging = undefined;
     const data = ingestFile(this.#dir, "data");
     const target = layout.blobPath(digest);
     await mkdir(dirname(target), { recursive: true });
@@ -487,6 +490,7 @@ export class FsWriter implements Writer {
     } finally {
       if (this.#fh !== undefined) await this.#fh.close().catch(() => {});
       this.#fh = undefined;
+      this.#staging = undefined;
       await this.#lock.release();
       this.#ctx.onClosed(this);
     }
