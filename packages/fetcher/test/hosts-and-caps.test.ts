@@ -1,0 +1,180 @@
+/**
+ * Which host serves which step (mirror capabilities), the caps on listings, and the retried
+ * statuses that other tests do not reach (408).
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
+import { Readable } from "node:stream";
+import { createRegistryResolver } from "../src/index.ts";
+import { startStub, type StubServer } from "./stub-server.ts";
+
+const servers: StubServer[] = [];
+async function stub(...args: Parameters<typeof startStub>): Promise<StubServer> {
+  const s = await startStub(...args);
+  servers.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const fast = { retry: { minDelayMs: 1, maxDelayMs: 5 } };
+const blob = Buffer.from("mirrored blob ".repeat(100));
+const blobDesc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(blob), size: blob.byteLength };
+const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciManifest, config: blobDesc, layers: [] }));
+const manifestDigest = digestOf(manifest);
+
+/** A registry that serves the manifest and the blob, and accepts a monolithic upload. */
+const fullRegistry = () =>
+  stub(async (req, res) => {
+    const url = req.url ?? "";
+    if (url.includes("/manifests/")) {
+      const headers = { "content-type": MediaTypes.OciManifest, "content-length": manifest.byteLength, "docker-content-digest": manifestDigest };
+      return void res.writeHead(200, headers).end(req.method === "HEAD" ? undefined : manifest);
+    }
+    if (req.method === "HEAD" && url.includes("/blobs/")) return void res.writeHead(404).end();
+    if (url.includes("/blobs/uploads/") && req.method === "POST") return void res.writeHead(202, { location: "/up/1" }).end();
+    if (req.method === "PUT") {
+      for await (const _ of req) void _;
+      return void res.writeHead(201, { "docker-content-digest": blobDesc.digest }).end();
+    }
+    if (url.includes("/blobs/")) return void res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
+    res.writeHead(404).end();
+  });
+
+describe("mirror capabilities", () => {
+  it("resolve, pull and push each use only the mirrors that have the capability, in order", async () => {
+    const pullOnly = await fullRegistry();
+    const resolveOnly = await fullRegistry();
+    const pushOnly = await fullRegistry();
+    const upstream = "upstream.invalid:1";
+    const r = createRegistryResolver({
+      ...fast,
+      retry: { maxAttempts: 1 },
+      insecure: [upstream],
+      mirrors: {
+        [upstream]: [
+          { host: pullOnly.host, capabilities: ["pull"] },
+          { host: pushOnly.host, capabilities: ["push"] },
+          { host: resolveOnly.host, capabilities: ["resolve"] },
+        ],
+      },
+    });
+    try {
+      expect((await r.resolve(`${upstream}/r:v1`)).descriptor.digest).toBe(manifestDigest);
+      expect(resolveOnly.seen.map((s) => s.method)).toEqual(["HEAD"]);
+      expect(pullOnly.seen).toEqual([]);
+      expect(pushOnly.seen).toEqual([]);
+
+      const f = await r.fetcher(`${upstream}/r`);
+      const got: Buffer[] = [];
+      for await (const c of await f.fetch(blobDesc)) got.push(c as Buffer);
+      expect(Buffer.concat(got).equals(blob)).toBe(true);
+      expect(pullOnly.seen.map((s) => s.url)).toEqual([`/v2/r/blobs/${blobDesc.digest}`]);
+      expect(resolveOnly.seen).toHaveLength(1);
+      expect(pushOnly.seen).toEqual([]);
+
+      const p = await r.pusher(`${upstream}/r`);
+      expect(await p.push(blobDesc, { open: () => Readable.from([blob]) })).toBe("pushed");
+      expect(pushOnly.seen.map((s) => s.method)).toEqual(["HEAD", "POST", "PUT"]);
+      expect(pullOnly.seen).toHaveLength(1);
+      expect(resolveOnly.seen).toHaveLength(1);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("without a capable mirror the registry itself is used", async () => {
+    const reg = await fullRegistry();
+    const mirror = await fullRegistry();
+    const r = createRegistryResolver({ ...fast, mirrors: { [reg.host]: [{ host: mirror.host, capabilities: ["push"] }] } });
+    try {
+      expect((await r.resolve(`${reg.host}/r:v1`)).descriptor.digest).toBe(manifestDigest);
+      expect(reg.seen).toHaveLength(1);
+      expect(mirror.seen).toEqual([]);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe("caps on listings", () => {
+  const max = 2048;
+  const longList = Array.from({ length: 400 }, (_, i) => `tag-${i}`);
+
+  it("a tag or catalog page over maxManifestBytes is refused with InvalidManifest", async () => {
+    for (const chunked of [false, true]) {
+      const reg = await stub((req, res) => {
+        const field = req.url?.startsWith("/v2/_catalog") ? "repositories" : "tags";
+        const body = Buffer.from(JSON.stringify({ name: "r", [field]: longList }));
+        expect(body.byteLength).toBeGreaterThan(max);
+        res.writeHead(200, chunked ? { "content-type": "application/json" } : { "content-type": "application/json", "content-length": body.byteLength });
+        if (chunked) {
+          res.write(body.subarray(0, 100));
+          res.end(body.subarray(100));
+        } else res.end(body);
+      });
+      const r = createRegistryResolver({ ...fast, maxManifestBytes: max });
+      try {
+        const tags = async () => {
+          for await (const _ of r.tags(`${reg.host}/r`)) void _;
+        };
+        const repos = async () => {
+          for await (const _ of r.catalog(reg.host)) void _;
+        };
+        await expect(tags()).rejects.toMatchObject({ code: "InvalidManifest" });
+        await expect(repos()).rejects.toMatchObject({ code: "InvalidManifest" });
+      } finally {
+        await r.close();
+      }
+    }
+  });
+
+  it("a referrers list over maxManifestBytes is refused, from the API and from the tag-schema fallback", async () => {
+    const entry: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf("x"), size: 1, artifactType: "a/b" };
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: Array(40).fill(entry) }));
+    expect(index.byteLength).toBeGreaterThan(max);
+    for (const api of [true, false]) {
+      const reg = await stub((req, res) => {
+        const isApi = req.url?.includes("/referrers/");
+        if (isApi !== api) return void res.writeHead(404).end();
+        res.writeHead(200, { "content-type": MediaTypes.OciIndex }).end(req.method === "HEAD" ? undefined : index);
+      });
+      const r = createRegistryResolver({ ...fast, maxManifestBytes: max });
+      try {
+        await expect(r.referrers(`${reg.host}/r`, manifestDigest)).rejects.toMatchObject({ code: "InvalidManifest" });
+        // Under the cap the same answer is accepted.
+        const roomy = createRegistryResolver({ ...fast, maxManifestBytes: 64 * 1024 });
+        try {
+          expect(await roomy.referrers(`${reg.host}/r`, manifestDigest)).toHaveLength(40);
+        } finally {
+          await roomy.close();
+        }
+      } finally {
+        await r.close();
+      }
+    }
+  });
+});
+
+describe("retried statuses", () => {
+  it("retries a 408 Request Timeout and reports it through onRetry", async () => {
+    let n = 0;
+    const reg = await stub((_req, res) => {
+      if (++n === 1) return void res.writeHead(408).end();
+      res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
+    });
+    const r = createRegistryResolver(fast);
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const retries: Array<number | undefined> = [];
+      const got: Buffer[] = [];
+      for await (const c of await f.fetch(blobDesc, { onRetry: (i) => retries.push(i.status) })) got.push(c as Buffer);
+      expect(Buffer.concat(got).equals(blob)).toBe(true);
+      expect(retries).toEqual([408]);
+      expect(reg.seen).toHaveLength(2);
+    } finally {
+      await r.close();
+    }
+  });
+});
