@@ -74,6 +74,11 @@ export class RegistryFetcher implements Fetcher {
     return new HttpReadSeeker({ size: desc.size, open: this.opener(desc), signal: options.signal, onRetry: options.onRetry, onReconnect: options.onReconnect });
   }
 
+  /** The same lazy read-seeker as {@link readerAt}, under the name issue 3 and containerd's remotes use. */
+  readSeeker(desc: Descriptor, options: FetchOptions = {}): Promise<HttpReadSeeker> {
+    return this.readerAt(desc, options);
+  }
+
   /** Parallel-range settings, with per-call overrides. */
   parallelSettings(o: { parallelRangeThreshold?: number; rangeChunkSize?: number; parallelRanges?: number } = {}): {
     threshold: number;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { digestHex, digestOf, digestStream, MediaTypes, type Descriptor } from "@ferry/core";
 import { createMemoryStore } from "@ferry/store-memory";
 import { buildImage, describeWithRegistry, makeImage, skopeo, type BuiltLayout, type MadeImage } from "@ferry/testkit";
-import { createRegistryResolver, fetchToStore, type RegistryResolver } from "../src/index.ts";
+import { createRegistryResolver, fetchToStore, HttpReadSeeker, type RegistryResolver } from "../src/index.ts";
 
 const blobPath = (dir: string, d: Descriptor) => join(dir, "blobs", "sha256", digestHex(d.digest));
 const fileSource = (dir: string, d: Descriptor) => ({ open: (offset = 0) => createReadStream(blobPath(dir, d), { start: offset }) });
@@ -94,6 +94,10 @@ describeWithRegistry(
       for await (const c of ra.createReadStream({ offset: 5, end: 70_000 })) part.push(c as Buffer);
       expect(Buffer.concat(part).equals(whole.subarray(5, 70_000))).toBe(true);
       await ra.close();
+      const rs = await f.readSeeker(layer);
+      expect(rs).toBeInstanceOf(HttpReadSeeker);
+      expect(Buffer.from(await rs.read(layer.size - 3, 3)).equals(whole.subarray(layer.size - 3))).toBe(true);
+      await rs.close();
     });
 
     it("fetches a blob into a store, and resumes a partial ingest", async () => {
