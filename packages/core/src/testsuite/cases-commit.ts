@@ -163,6 +163,36 @@ export function commitCases(ctx: SuiteContext): void {
       expect((await readAll(store, empty)).byteLength).toBe(0);
     });
 
+    ctx.test("writers opened with and without size and digest, committed with and without them", async (store) => {
+      // containerd's matrix: what the writer was opened with × what the commit names.
+      const cases = [
+        { open: {}, commit: "both" },
+        { open: {}, commit: "none" },
+        { open: { total: true }, commit: "digest" },
+        { open: { expected: true }, commit: "size" },
+        { open: { total: true, expected: true }, commit: "none" },
+        { open: { total: true, expected: true }, commit: "both" },
+      ] as const;
+      for (const [i, c] of cases.entries()) {
+        const b = blob(3000 + i);
+        const w = await store.writer({
+          ref: `matrix-${i}`,
+          ...("total" in c.open ? { total: b.size } : {}),
+          ...("expected" in c.open ? { expected: b.digest } : {}),
+        });
+        const s = await w.status();
+        expect(s.total, `case ${i}: total`).toBe("total" in c.open ? b.size : 0);
+        expect(s.expected, `case ${i}: expected`).toBe("expected" in c.open ? b.digest : undefined);
+        await writeChunks(w, b.data, 1000);
+        const size = c.commit === "both" || c.commit === "size" ? b.size : undefined;
+        const digest = c.commit === "both" || c.commit === "digest" ? b.digest : undefined;
+        await w.commit(size, digest);
+        const info = await store.info(b.digest);
+        expect(info.size, `case ${i}: committed size`).toBe(b.size);
+        await expectCode(store.status(`matrix-${i}`), "NotFound");
+      }
+    });
+
     ctx.test("a commit without arguments still checks the digest given at open", async (store) => {
       const b = blob(1000);
       const w = await store.writer({ ref: "exp-check", expected: b.digest });
