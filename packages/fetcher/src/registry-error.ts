@@ -14,6 +14,7 @@ import {
   UnavailableError,
   type ErrorCode,
 } from "@ferry/core";
+import { redact } from "./auth/redact.ts";
 
 export interface RegistryErrorEntry {
   code: string;
@@ -29,7 +30,8 @@ export function parseRegistryErrors(body: string): RegistryErrorEntry[] {
     for (const e of doc.errors) {
       if (e && typeof e === "object" && typeof (e as { code?: unknown }).code === "string") {
         const m = (e as { message?: unknown }).message;
-        out.push({ code: (e as { code: string }).code, message: typeof m === "string" ? m.slice(0, 200) : undefined });
+        // A registry may echo what it was sent (a token, an Authorization value): scrub before it reaches a message.
+        out.push({ code: redact((e as { code: string }).code.slice(0, 100)), message: typeof m === "string" ? redact(m.slice(0, 200)) : undefined });
       }
     }
     return out;

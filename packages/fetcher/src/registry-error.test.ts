@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { parseRegistryErrors, registryError } from "./registry-error.ts";
+
+describe("registryError", () => {
+  it("maps registry codes and keeps status, method and URL", () => {
+    const err = registryError({
+      status: 404,
+      method: "GET",
+      url: "http://r/v2/x/manifests/v1",
+      registryErrors: parseRegistryErrors(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] })),
+    });
+    expect(err.code).toBe("NotFound");
+    expect(err.details).toMatchObject({ status: 404, method: "GET", url: "http://r/v2/x/manifests/v1", registryCodes: ["MANIFEST_UNKNOWN"] });
+    expect(err.message).toContain("MANIFEST_UNKNOWN: manifest unknown");
+  });
+
+  it("scrubs credentials a registry echoes back in its error messages", () => {
+    const body = JSON.stringify({
+      errors: [
+        { code: "DENIED", message: "token Bearer eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.sig rejected; Authorization: Basic dXNlcjpwYXNz" },
+        { code: "UNAUTHORIZED", message: "access_token=s3cr3t expired" },
+      ],
+    });
+    const err = registryError({ status: 403, method: "PUT", url: "http://r/v2/x/manifests/v1", registryErrors: parseRegistryErrors(body) });
+    expect(err.code).toBe("Denied");
+    const text = `${err.message} ${JSON.stringify(err.details)}`;
+    expect(text).not.toContain("eyJhbGciOiJSUzI1NiJ9");
+    expect(text).not.toContain("dXNlcjpwYXNz");
+    expect(parseRegistryErrors(body)[1]!.message).not.toContain("s3cr3t");
+    expect(text).toContain("DENIED");
+  });
+});
