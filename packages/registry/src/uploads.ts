@@ -103,13 +103,14 @@ export class UploadManager {
   ): Promise<number> {
     return this.#serial(session.uuid, async () => {
       const writer = await this.#acquire(session.uuid, signal);
-      let ok = false;
+      let ok = true;
       try {
         const offset = (await writer.status()).offset;
         if (start !== undefined && start !== offset) {
           body.resume();
           throw rangeError(offset, `chunk starts at ${start}, the upload is at ${offset}`);
         }
+        ok = false;
         for await (const chunk of body as AsyncIterable<Buffer>) await writer.write(chunk);
         ok = true;
         const end = (await writer.status()).offset;
