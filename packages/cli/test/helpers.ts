@@ -64,12 +64,15 @@ export interface CliResult {
 }
 
 /** Run the CLI in this process with captured output. */
-export async function runCli(args: string[], options: { cwd?: string; stdin?: Buffer | string; tty?: boolean } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { cwd?: string; stdin?: Buffer | string; tty?: boolean; rows?: number } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   if (options.tty) {
     // Enough of a terminal for cli-progress: it writes cursor movements through node:readline.
-    Object.assign(stderr, { isTTY: true, columns: 160 });
+    Object.assign(stderr, { isTTY: true, columns: 160, rows: options.rows ?? 50 });
   }
   const out: Buffer[] = [];
   const err: Buffer[] = [];

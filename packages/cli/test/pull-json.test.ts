@@ -25,7 +25,7 @@ afterAll(async () => {
   await tmp.remove();
 });
 
-/** The final screen of a terminal fed `out`: enough of VT100 for cli-progress (cursor up/down, column 1, erase line). */
+/** The final screen of a terminal fed `out`: enough of VT100 for cli-progress (cursor up/down, column, erase line/below). */
 function replayTerminal(out: string): string {
   const lines: string[] = [""];
   let row = 0;
@@ -46,6 +46,10 @@ function replayTerminal(out: string): string {
       else if (m[2] === "B") row += n;
       else if (m[2] === "G") col = n - 1;
       else if (m[2] === "K") lines[row] = (lines[row] ?? "").slice(0, col);
+      else if (m[2] === "J") {
+        lines[row] = (lines[row] ?? "").slice(0, col);
+        lines.length = row + 1;
+      }
     } else if (!tok.startsWith("\x1b")) {
       const line = (lines[row] ?? "").padEnd(col);
       lines[row] = line.slice(0, col) + tok + line.slice(col + tok.length);
@@ -153,6 +157,16 @@ describe("ferry pull --json", () => {
       expect(screen).toMatch(new RegExp(`^[a-z]+-${short} +done +\\|=+\\|`, "m"));
     }
     expect(r.stdout).toMatch(/^pulled /);
+  });
+
+  it("on a small terminal keeps to its height by dropping finished rows", async () => {
+    const r = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-tty-small"), "--all-platforms"], { tty: true, rows: 8 });
+    expect(r.code, r.stderr).toBe(0);
+    const screen = replayTerminal(r.stderr).split("\n").filter((l) => l.trim() !== "");
+    // 11 blobs, but at most rows - 2 bar rows plus the totals row.
+    expect(screen.length).toBeLessThanOrEqual(7);
+    expect(screen[0]).toMatch(/^total +done /);
+    expect(screen.slice(1).every((l) => / done /.test(l))).toBe(true);
   });
 
   it("plain progress lines go to stderr and the summary to stdout; --quiet prints just the digest", async () => {

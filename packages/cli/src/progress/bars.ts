@@ -4,7 +4,7 @@
  */
 import type { Writable } from "node:stream";
 import { MultiBar, type SingleBar } from "cli-progress";
-import type { BlobEvent, StatusEvent } from "@ferry/core";
+import { FinalBlobEventTypes, type BlobEvent, type StatusEvent } from "@ferry/core";
 import { formatBytes, formatDuration, formatRate, shortRef } from "./format.ts";
 
 export interface BarsRenderer {
@@ -29,14 +29,36 @@ export function barsRenderer(out: Writable): BarsRenderer {
   });
   const total = multibar.create(1, 0, { label: "total".padEnd(LABEL_WIDTH), state: "resolving".padEnd(STATE_WIDTH), detail: "" });
   const bars = new Map<string, SingleBar>();
+  // When the image has more blobs than the screen has lines, a blob that moves takes over the row
+  // of the oldest finished blob, else of one still waiting (it gets a row back when it moves).
+  // cli-progress cannot remove a row without leaving stale lines, so rows are reused, never removed.
+  const finished: string[] = [];
+  const waiting = new Set<string>();
+  const maxRows = Math.max(4, ((out as { rows?: number }).rows ?? 24) - 2);
+  const rowFor = (e: BlobEvent, label: string): SingleBar | undefined => {
+    if (bars.size < maxRows) return multibar.create(Math.max(1, e.total), 0, { label, state: "", detail: "" });
+    if (e.type === "waiting") return undefined; // nothing to show yet
+    const victim = finished.shift() ?? waiting.values().next().value;
+    if (victim === undefined) return undefined;
+    waiting.delete(victim);
+    const bar = bars.get(victim) as SingleBar;
+    bars.delete(victim);
+    bar.setTotal(Math.max(1, e.total));
+    bar.update(0, { label, state: "", detail: "" });
+    return bar;
+  };
 
   const blob = (e: BlobEvent): void => {
     let bar = bars.get(e.ref);
     const label = shortRef(e.ref).padEnd(LABEL_WIDTH);
     if (!bar) {
-      bar = multibar.create(Math.max(1, e.total), 0, { label, state: "", detail: "" });
+      bar = rowFor(e, label);
+      if (!bar) return;
       bars.set(e.ref, bar);
     }
+    if (e.type === "waiting") waiting.add(e.ref);
+    else waiting.delete(e.ref);
+    if (FinalBlobEventTypes.has(e.type) && !finished.includes(e.ref)) finished.push(e.ref);
     let value: number | undefined;
     let detail = formatBytes(e.total);
     switch (e.type) {
