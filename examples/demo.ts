@@ -6,7 +6,7 @@
  *                                  [--layers 3] [--size 8] [--store DIR] [--keep]
  *
  * The registry is ferry's embedded `@ferry/registry` (in memory) unless `--docker-registry`
- * asks for the real distribution registry. The pull goes into a fresh temporary store (an OCI
+ * asks for the real distribution registry (when it is not installed, the embedded one is used). The pull goes into a fresh temporary store (an OCI
  * layout), removed at the end unless `--keep` or `--store DIR` is given.
  */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -16,6 +16,7 @@ import { childrenOf, pull, readBlob, type Descriptor } from "@ferry/core";
 import { formatBytes, formatDuration, formatRate, renderProgress } from "@ferry/cli";
 import { createRegistryResolver } from "@ferry/fetcher";
 import { openFsStore } from "@ferry/store-fs";
+import { hasTool } from "@ferry/testkit";
 import { flag, isMain, seedImage, startLocalRegistry } from "./lib/setup.ts";
 
 export interface DemoOptions {
@@ -51,7 +52,12 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   const layers = options.layers ?? 3;
   const sizeMiB = options.sizeMiB ?? 8;
 
-  const registry = await startLocalRegistry({ dockerRegistry: options.dockerRegistry ?? false });
+  let dockerRegistry = options.dockerRegistry ?? false;
+  if (dockerRegistry && !hasTool("docker-registry")) {
+    log("docker-registry is not installed (apt-get install docker-registry): using the embedded registry");
+    dockerRegistry = false;
+  }
+  const registry = await startLocalRegistry({ dockerRegistry });
   const tempStore = options.store === undefined ? await mkdtemp(join(tmpdir(), "ferry-demo-")) : undefined;
   const storeDir = options.store !== undefined ? resolve(options.store) : join(tempStore as string, "store");
   const resolver = createRegistryResolver();
