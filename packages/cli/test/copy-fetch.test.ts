@@ -55,6 +55,13 @@ describe("ferry copy", () => {
     expect(pushed.code, pushed.stderr).toBe(0);
     expect(pushed.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string }).some((e) => e.type === "uploading" || e.type === "done")).toBe(true);
     expect((await runCli(["resolve", "-q", `${reg.host}/rt/pushed:2`])).stdout).toBe(`${built.root.digest}\n`);
+
+    // push with --mount-from: the layers are mounted from the repository that has them, not uploaded.
+    const mounted = await runCli(["push", `${reg.host}/rt/mounted:1`, "--store", l2, "--from", "back", "--mount-from", "rt/app", "--json"]);
+    expect(mounted.code, mounted.stderr).toBe(0);
+    const events = mounted.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; digest?: string; from?: string });
+    for (const layer of built.layers) expect(events.find((e) => e.type === "mounted" && e.digest === layer.digest)?.from).toBe("rt/app");
+    expect(events.some((e) => e.type === "uploading" && built.layers.some((l) => l.digest === e.digest))).toBe(false);
   });
 
   it("pull reads an oci: layout too, and global options may come before the command", async () => {
