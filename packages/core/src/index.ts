@@ -13,6 +13,7 @@ export * from "./content-helpers/blob-source.ts";
 export * from "./content-helpers/copy-blob.ts";
 export * from "./content-helpers/write-blob.ts";
 export * from "./content-helpers/read-blob.ts";
+export { sleep } from "./content-helpers/sleep.ts";
 export * from "./manifest.ts";
 export * from "./validate-manifest.ts";
 export * from "./platform.ts";

@@ -12,12 +12,12 @@ import {
   FerryError,
   NetworkError,
   TooManyRequestsError,
+  sleep,
   UnauthorizedError,
   type RetryInfo,
 } from "@ferry/core";
 import type { AuthScope, RequestAuthorizer, RetryOptions } from "./options.ts";
 import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.ts";
-import { sleep } from "./sleep.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 

@@ -14,6 +14,7 @@ import {
   FerryError,
   isManifestLike,
   NetworkError,
+  sleep,
   type Descriptor,
   type Pusher,
   type PushOptions,
@@ -26,7 +27,6 @@ import { discard, type HttpResponse } from "./http-client.ts";
 import type { AuthScope } from "./options.ts";
 import { readCapped } from "./read-body.ts";
 import { redactUrl } from "./registry-error.ts";
-import { sleep } from "./sleep.ts";
 
 /** Whole-upload restarts (monolithic) or resumes without progress (chunked) before giving up. */
 const MAX_UPLOAD_ATTEMPTS = 4;
@@ -237,13 +237,18 @@ export class RegistryPusher implements Pusher {
       src.once("error", (e) => body.destroy(e));
       body.once("close", () => src.destroy());
     }
+    await this.#finishUpload(desc, location, { "content-type": "application/octet-stream", "content-length": String(desc.size) }, body, options.signal);
+  }
+
+  /** The closing `PUT <location>?digest=` of an upload session (with the whole blob, or empty after PATCHes). */
+  async #finishUpload(desc: Descriptor, location: URL, headers: Record<string, string>, body: Readable | string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const res = await this.#ctx.http.send({
       method: "PUT",
       url: this.#withDigest(location, desc),
-      headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
+      headers,
       body,
       scopes: this.#scopes(),
-      signal: options.signal,
+      signal,
       noAuth: this.#foreign(location),
       retry: false,
       accept: (s) => s === 201 || s === 204,
@@ -317,19 +322,7 @@ export class RegistryPusher implements Pusher {
     } finally {
       reader.destroy();
     }
-    const res = await this.#ctx.http.send({
-      method: "PUT",
-      url: this.#withDigest(location, desc),
-      headers: { "content-length": "0" },
-      scopes: this.#scopes(),
-      signal,
-      noAuth: this.#foreign(location),
-      retry: false,
-      accept: (s) => s === 201 || s === 204,
-      followRedirects: false,
-    });
-    discard(res);
-    this.#verifyDigestHeader(res, desc);
+    await this.#finishUpload(desc, location, { "content-length": "0" }, undefined, signal);
   }
 
   async #pushManifest(desc: Descriptor, source: PushSource, options: PushOptions): Promise<PushOutcome> {
