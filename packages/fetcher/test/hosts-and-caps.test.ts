@@ -2,21 +2,13 @@
  * Which host serves which step (mirror capabilities), the caps on listings, and the retried
  * statuses that other tests do not reach (408).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { Readable } from "node:stream";
 import { createRegistryResolver } from "../src/index.ts";
-import { startStub, type StubServer } from "./stub-server.ts";
+import { stubsPerTest } from "./stub-server.ts";
 
-const servers: StubServer[] = [];
-async function stub(...args: Parameters<typeof startStub>): Promise<StubServer> {
-  const s = await startStub(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const stub = stubsPerTest();
 
 const fast = { retry: { minDelayMs: 1, maxDelayMs: 5 } };
 const blob = Buffer.from("mirrored blob ".repeat(100));

@@ -11,20 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Agent } from "undici";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { createRegistryResolver, parseRetryAfter, redactUrl, type RequestAuthorizer } from "../src/index.ts";
-import { startStub, type StubServer } from "./stub-server.ts";
+import { stubsPerTest, type StubServer } from "./stub-server.ts";
 
-const servers: StubServer[] = [];
-async function stub(...args: Parameters<typeof startStub>): Promise<StubServer> {
-  const s = await startStub(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const stub = stubsPerTest();
 
 const SECRET = "Bearer s3cr3t-token";
 const staticAuth = (): RequestAuthorizer & { challenges: string[][] } => {

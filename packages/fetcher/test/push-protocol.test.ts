@@ -5,20 +5,12 @@
  */
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { createRegistryResolver } from "../src/index.ts";
-import { startStub, type StubServer } from "./stub-server.ts";
+import { stubsPerTest } from "./stub-server.ts";
 
-const servers: StubServer[] = [];
-async function stub(...args: Parameters<typeof startStub>): Promise<StubServer> {
-  const s = await startStub(...args);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const stub = stubsPerTest();
 
 const fast = { retry: { minDelayMs: 1, maxDelayMs: 5 } };
 

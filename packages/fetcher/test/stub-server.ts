@@ -1,6 +1,7 @@
 /** A tiny node:http server on 127.0.0.1 for protocol corner cases a real registry never shows. */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { afterEach } from "vitest";
 
 export interface SeenRequest {
   method: string;
@@ -35,5 +36,21 @@ export async function startStub(handler: (req: IncomingMessage, res: ServerRespo
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * A `startStub` whose servers are all closed after each test of the calling file. Call it once at
+ * the top of a test file: `const stub = stubsPerTest();`.
+ */
+export function stubsPerTest(): (handler: Parameters<typeof startStub>[0]) => Promise<StubServer> {
+  const servers: StubServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return async (handler) => {
+    const s = await startStub(handler);
+    servers.push(s);
+    return s;
   };
 }
