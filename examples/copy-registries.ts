@@ -10,11 +10,16 @@ import { copy, type StatusEvent, type TransferResult } from "@ferry/core";
 import { createRegistryResolver } from "@ferry/fetcher";
 import { isMain, positionals, seedImage, startLocalRegistry } from "./lib/setup.ts";
 
-export async function copyImage(src: string, dst: string, log: (line: string) => void = console.log): Promise<TransferResult> {
+export async function copyImage(
+  src: string,
+  dst: string,
+  log: (line: string) => void = console.log,
+  signal?: AbortSignal,
+): Promise<TransferResult> {
   // One resolver serves both sides: it keeps a connection pool per registry host.
   const resolver = createRegistryResolver();
   try {
-    const op = copy(src, dst, { from: resolver, to: resolver });
+    const op = copy(src, dst, { from: resolver, to: resolver, ...(signal ? { signal } : {}) });
     op.events.on("status", (e: StatusEvent) => {
       if (e.type === "done" || e.type === "exists" || e.type === "mounted") log(`${e.type.padEnd(7)} ${e.kind.padEnd(8)} ${e.digest} ${e.total} B`);
       if (e.type === "tagged") log(`tagged  ${e.name}`);

@@ -194,7 +194,7 @@ class TarEntryWriter implements Writer {
 }
 
 /** Every descriptor of the graph under `root`, children before parents (all platforms). */
-async function walk(fetcher: Fetcher, root: Descriptor): Promise<Descriptor[]> {
+async function walk(fetcher: Fetcher, root: Descriptor, signal: AbortSignal | undefined): Promise<Descriptor[]> {
   const out: Descriptor[] = [];
   const seen = new Set<string>();
   const visit = async (d: Descriptor): Promise<void> => {
@@ -202,7 +202,7 @@ async function walk(fetcher: Fetcher, root: Descriptor): Promise<Descriptor[]> {
     seen.add(d.digest);
     if (isManifestLike(d.mediaType)) {
       const chunks: Buffer[] = [];
-      for await (const c of await fetcher.fetch(d)) chunks.push(c as Buffer);
+      for await (const c of await fetcher.fetch(d, signal ? { signal } : {})) chunks.push(c as Buffer);
       for (const child of childrenOf(d, Buffer.concat(chunks))) await visit(child);
     }
     out.push(d);
@@ -212,16 +212,16 @@ async function walk(fetcher: Fetcher, root: Descriptor): Promise<Descriptor[]> {
 }
 
 /** Archive `ref` into the tar file `out` (an OCI layout inside a tar); `bytes` counts the blobs' bytes. */
-export async function archiveImage(ref: string, out: string): Promise<{ root: Descriptor; bytes: number; entries: string[] }> {
+export async function archiveImage(ref: string, out: string, signal?: AbortSignal): Promise<{ root: Descriptor; bytes: number; entries: string[] }> {
   const resolver = createRegistryResolver();
   const tar = new TarIngester(out);
   try {
-    const { name, descriptor: root } = await resolver.resolve(ref);
+    const { name, descriptor: root } = await resolver.resolve(ref, signal ? { signal } : {});
     const fetcher = await resolver.fetcher(name);
-    for (const d of await walk(fetcher, root)) {
-      const writer = await openWriter(tar, { ref: ingestRef(d), total: d.size, expected: d.digest });
+    for (const d of await walk(fetcher, root, signal)) {
+      const writer = await openWriter(tar, { ref: ingestRef(d), total: d.size, expected: d.digest, ...(signal ? { signal } : {}) });
       // A seek function: copyBlob asks for the offset the writer is at (always 0 for a tar).
-      await copyBlob(writer, (offset) => fetcher.fetch(d, { offset }), { size: d.size, expected: d.digest });
+      await copyBlob(writer, (offset) => fetcher.fetch(d, { offset, ...(signal ? { signal } : {}) }), { size: d.size, expected: d.digest, ...(signal ? { signal } : {}) });
     }
     // What the ingester counted for the image's blobs (the two layout files below come on top).
     const blobBytes = tar.bytes;

@@ -35,6 +35,8 @@ export interface DemoOptions {
   /** Progress style: bars on a terminal, else plain lines. */
   progress?: "tty" | "plain" | "none";
   log?: (line: string) => void;
+  /** Cancels the seeding and the pull. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -69,7 +71,7 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
     log(`pulling into ${storeDir}${tempStore ? " (fresh temp store)" : ""}`);
 
     const store = await openFsStore(storeDir);
-    const op = pull(seeded.reference, { resolver, store, platform: "all" });
+    const op = pull(seeded.reference, { resolver, store, platform: "all", ...(options.signal ? { signal: options.signal } : {}) });
     const mode = options.progress ?? (process.stderr.isTTY ? "tty" : "plain");
     const rendering = renderProgress(op.status$, { mode, out: process.stderr });
     let result;
@@ -117,7 +119,11 @@ if (isMain(import.meta.url)) {
   const store = flag(args, "--store");
   const layers = num("--layers");
   const sizeMiB = num("--size");
+  // Ctrl-C cancels the pull and still stops the registry and removes the temp store.
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
   demo({
+    signal: controller.signal,
     dockerRegistry: args.includes("--docker-registry"),
     keep: args.includes("--keep"),
     ...(platforms ? { platforms } : {}),
@@ -128,7 +134,7 @@ if (isMain(import.meta.url)) {
     () => process.exit(0),
     (err: unknown) => {
       console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
+      process.exit(controller.signal.aborted ? 130 : 1);
     },
   );
 }

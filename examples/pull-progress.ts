@@ -13,12 +13,13 @@ import { createRegistryResolver } from "@ferry/fetcher";
 import { openFsStore } from "@ferry/store-fs";
 import { flag, isMain, positionals, seedImage, startLocalRegistry } from "./lib/setup.ts";
 
-export async function pullWithProgress(ref: string, storeDir: string): Promise<TransferResult> {
+/** Pull `ref` into the OCI layout at `storeDir`; `signal` cancels (partial blobs stay resumable). */
+export async function pullWithProgress(ref: string, storeDir: string, signal?: AbortSignal): Promise<TransferResult> {
   const resolver = createRegistryResolver();
   const store = await openFsStore(storeDir);
   const bar = new SingleBar({ format: "{bar} {percentage}% | {done} of {total_h} | {blobs} blobs | {rate}", hideCursor: true }, Presets.shades_classic);
   try {
-    const op = pull(ref, { resolver, store });
+    const op = pull(ref, { resolver, store, ...(signal ? { signal } : {}) });
     bar.start(1, 0, { done: "0 MiB", total_h: "?", blobs: "0/0", rate: "" });
     // `progress` events carry the operation totals, throttled (100 ms by default).
     op.status$.pipe(filter((e): e is ProgressEvent => e.type === "progress")).subscribe((e) => {

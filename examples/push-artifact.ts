@@ -26,7 +26,7 @@ export interface PushedArtifact {
   outcomes: Record<string, PushOutcome>;
 }
 
-export async function pushDirectory(dir: string, ref: string, artifactType = DefaultArtifactType): Promise<PushedArtifact> {
+export async function pushDirectory(dir: string, ref: string, artifactType = DefaultArtifactType, signal?: AbortSignal): Promise<PushedArtifact> {
   const resolver = createRegistryResolver();
   try {
     const r = parseReference(ref);
@@ -38,16 +38,16 @@ export async function pushDirectory(dir: string, ref: string, artifactType = Def
     for (const name of (await readdir(dir)).sort()) {
       const path = join(dir, name);
       if (!(await stat(path)).isFile()) continue;
-      const { digest, size } = await digestStream(createReadStream(path));
+      const { digest, size } = await digestStream(createReadStream(path, signal ? { signal } : {}));
       const desc: Descriptor = { mediaType: FileMediaType, digest, size, annotations: { "org.opencontainers.image.title": name } };
-      outcomes[name] = await pusher.push(desc, { open: (offset = 0) => createReadStream(path, { start: offset }) });
+      outcomes[name] = await pusher.push(desc, { open: (offset = 0) => createReadStream(path, { start: offset, ...(signal ? { signal } : {}) }) }, signal ? { signal } : {});
       layers.push(desc);
     }
 
     // 2. The empty config, as the OCI artifact guidance says.
     const emptyBytes = Buffer.from("{}");
     const config: Descriptor = { mediaType: MediaTypes.OciEmpty, digest: digestOf(emptyBytes), size: emptyBytes.length };
-    outcomes.config = await pusher.push(config, { open: () => Readable.from([emptyBytes]) });
+    outcomes.config = await pusher.push(config, { open: () => Readable.from([emptyBytes]) }, signal ? { signal } : {});
 
     // 3. The manifest last, under the tag.
     const manifestBytes = Buffer.from(
@@ -61,7 +61,7 @@ export async function pushDirectory(dir: string, ref: string, artifactType = Def
       }),
     );
     const manifest: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, artifactType };
-    outcomes.manifest = await pusher.push(manifest, { open: () => Readable.from([manifestBytes]) }, r.tag ? { tag: r.tag } : {});
+    outcomes.manifest = await pusher.push(manifest, { open: () => Readable.from([manifestBytes]) }, { ...(r.tag ? { tag: r.tag } : {}), ...(signal ? { signal } : {}) });
     return { manifest, layers, outcomes };
   } finally {
     await resolver.close();

@@ -29,10 +29,10 @@ export interface StatusSummary {
   percentages: number[];
 }
 
-export async function summarisePull(ref: string, onLine: (line: string) => void = console.log): Promise<StatusSummary> {
+export async function summarisePull(ref: string, onLine: (line: string) => void = console.log, signal?: AbortSignal): Promise<StatusSummary> {
   const resolver = createRegistryResolver();
   try {
-    const op = pull(ref, { resolver, store: createMemoryStore(), platform: "all" });
+    const op = pull(ref, { resolver, store: createMemoryStore(), platform: "all", ...(signal ? { signal } : {}) });
     const status$ = op.status$;
 
     const root = firstValueFrom(status$.pipe(filter((e): e is ResolvedEvent => e.type === "resolved"), map((e) => e.descriptor.digest)));
