@@ -2,7 +2,7 @@
  * Which host serves which step (mirror capabilities), the caps on listings, and the retried
  * statuses that other tests do not reach (408).
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { Readable } from "node:stream";
 import { createRegistryResolver } from "../src/index.ts";
@@ -166,6 +166,39 @@ describe("retried statuses", () => {
       expect(retries).toEqual([408]);
       expect(reg.seen).toHaveLength(2);
     } finally {
+      await r.close();
+    }
+  });
+
+  it("backs off exponentially up to maxDelayMs with full jitter, the exponent shared by every request to the host", async () => {
+    let bOnce = false;
+    const reg = await stub((req, res) => {
+      if (req.url?.startsWith("/v2/b/") && bOnce) return void res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
+      if (req.url?.startsWith("/v2/b/")) bOnce = true;
+      res.writeHead(500).end();
+    });
+    const r = createRegistryResolver({ retry: { minDelayMs: 8, maxDelayMs: 40, maxAttempts: 6 } });
+    const random = vi.spyOn(Math, "random");
+    try {
+      // Full jitter draws from [0, cap]: pin the draw to its top to see the caps themselves.
+      random.mockReturnValue(0.999999);
+      const a = await r.fetcher(`${reg.host}/a`);
+      const delays: number[] = [];
+      await expect(a.fetch(blobDesc, { onRetry: (i) => delays.push(i.delayMs) })).rejects.toMatchObject({ code: "Unavailable" });
+      expect(delays).toEqual([8, 16, 32, 40, 40]);
+      // Another repository on the same host starts at the grown exponent, not at minDelayMs.
+      const b = await r.fetcher(`${reg.host}/b`);
+      const bDelays: number[] = [];
+      for await (const _ of await b.fetch(blobDesc, { onRetry: (i) => bDelays.push(i.delayMs) })) void _;
+      expect(bDelays).toEqual([40]);
+      // And the draw really is jittered: the bottom of the range is 0.
+      random.mockReturnValue(0);
+      bOnce = false;
+      const zero: number[] = [];
+      for await (const _ of await b.fetch(blobDesc, { onRetry: (i) => zero.push(i.delayMs) })) void _;
+      expect(zero).toEqual([0]);
+    } finally {
+      random.mockRestore();
       await r.close();
     }
   });
