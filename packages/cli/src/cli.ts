@@ -100,8 +100,9 @@ function findCommand(argv: string[]): { command?: Command; words: string[]; rest
     words.push(a);
     if (a !== "content") break;
   }
-  rest.push(...argv.slice(i + 1));
-  if (argv[i] === "--") rest.push("--"); // keep the separator semantics for parseArgs
+  // After the command word: everything. At a `--`: the separator too, so parseArgs still treats
+  // what follows as positionals.
+  rest.push(...argv.slice(argv[i] === "--" ? i : i + 1));
   const name = words.join(" ");
   return { ...(name ? { command: commands.find((c) => c.name === name) } : {}), words, rest };
 }

@@ -52,6 +52,10 @@ describe("exit codes", () => {
     expect((await runCli(["content", "path", "sha256:nothex"])).code).toBe(2);
     expect((await runCli(["pull", "x/y:1", "--concurrency", "0"])).code).toBe(2);
     expect((await runCli(["content", "ingest", "--expected-digest", `sha256:${"0".repeat(64)}`])).code).toBe(2);
+    // After `--` everything is an argument, even what looks like an option.
+    const dashed = await runCli(["content", "path", "--", "--not-an-option"]);
+    expect(dashed.code).toBe(2);
+    expect(dashed.stderr).toMatch(/InvalidDigest/);
   });
 
   it("0 for --help and --version", async () => {
