@@ -203,3 +203,37 @@ describe("retried statuses", () => {
     }
   });
 });
+
+describe("resolve fallbacks", () => {
+  it("a digest reference is looked up under /blobs/ only after a 404, never after a transient error", async () => {
+    const reg = await stub((req, res) => {
+      if (req.url?.includes("/manifests/")) return void res.writeHead(503).end();
+      res.writeHead(200, { "content-type": MediaTypes.OciManifest, "content-length": manifest.byteLength }).end(manifest);
+    });
+    const r = createRegistryResolver({ ...fast, retry: { ...fast.retry, maxAttempts: 2 } });
+    try {
+      await expect(r.resolve(`${reg.host}/r@${manifestDigest}`)).rejects.toMatchObject({ code: "Unavailable" });
+      expect(reg.seen.map((s) => s.url)).toEqual([`/v2/r/manifests/${manifestDigest}`, `/v2/r/manifests/${manifestDigest}`]);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("a HEAD with a digest but no size is not trusted: the manifest is fetched and hashed", async () => {
+    const reg = await stub((req, res) => {
+      if (req.method === "HEAD") {
+        // A digest without Content-Length (chunked): the size is unknown.
+        res.writeHead(200, { "content-type": MediaTypes.OciManifest, "docker-content-digest": manifestDigest, "transfer-encoding": "chunked" });
+        return void res.end();
+      }
+      res.writeHead(200, { "content-type": MediaTypes.OciManifest, "content-length": manifest.byteLength }).end(manifest);
+    });
+    const r = createRegistryResolver(fast);
+    try {
+      expect((await r.resolve(`${reg.host}/r:v1`)).descriptor).toEqual({ mediaType: MediaTypes.OciManifest, digest: manifestDigest, size: manifest.byteLength });
+      expect(reg.seen.map((s) => s.method)).toEqual(["HEAD", "GET"]);
+    } finally {
+      await r.close();
+    }
+  });
+});
