@@ -237,3 +237,42 @@ describe("resolve fallbacks", () => {
     }
   });
 });
+
+describe("foreign layers", () => {
+  it("falls back from dead or failing urls to the registry, with credentials only there", async () => {
+    const cdn = await stub((_req, res) => res.writeHead(404).end());
+    const reg = await stub((_req, res) => res.writeHead(200, { "content-length": blob.byteLength }).end(blob));
+    const sent: string[] = [];
+    const r = createRegistryResolver({
+      ...fast,
+      retry: { ...fast.retry, maxAttempts: 1 },
+      authorizer: {
+        async authorize(url) {
+          sent.push(url.host);
+          return "Bearer only-for-the-registry";
+        },
+        async onUnauthorized() {
+          return false;
+        },
+      },
+    });
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const d: Descriptor = {
+        ...blobDesc,
+        mediaType: MediaTypes.DockerLayerForeignGzip,
+        urls: ["ftp://not-http.example/x", "http://127.0.0.1:1/refused.tgz", `${cdn.origin}/missing.tgz`],
+      };
+      const got: Buffer[] = [];
+      for await (const c of await f.fetch(d)) got.push(c as Buffer);
+      expect(Buffer.concat(got).equals(blob)).toBe(true);
+      expect(cdn.seen.map((s) => s.url)).toEqual(["/missing.tgz"]);
+      expect(cdn.seen[0]!.headers.authorization).toBeUndefined();
+      expect(reg.seen.map((s) => s.url)).toEqual([`/v2/r/blobs/${blobDesc.digest}`]);
+      expect(reg.seen[0]!.headers.authorization).toBe("Bearer only-for-the-registry");
+      expect(sent).toEqual([reg.host]);
+    } finally {
+      await r.close();
+    }
+  });
+});
