@@ -4,16 +4,18 @@
  * The benchmark bundles this file with esbuild first so no TypeScript compiler runs in the
  * measured process.
  *
- *   worker pull REF STORE_DIR [--concurrency N] [--progress]
+ *   worker pull REF STORE_DIR [--concurrency N] [--progress] [--memory]
  *   worker push STORE_DIR NAME REF [--concurrency N]
  *
  * Prints one JSON line `{"ok":true,"totals":{…}}` on success. With `--progress` it also prints
  * `P <bytesDone> <bytesTotal>` lines (throttled by the status stream) so the parent can kill it
- * part-way (the resume case).
+ * part-way (the resume case). `--memory` pulls into @ferry/store-memory instead (diagnostics:
+ * the transport's share of a pull, without the filesystem store).
  */
 import { pull, push, type TransferOperation } from "../packages/core/src/index.ts";
 import { createRegistryResolver } from "../packages/fetcher/src/index.ts";
 import { openFsStore } from "../packages/store-fs/src/index.ts";
+import { createMemoryStore } from "../packages/store-memory/src/index.ts";
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -30,7 +32,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     if (cmd === "pull") {
       const [ref, dir] = positional as [string, string];
-      const store = await openFsStore(dir);
+      const store = rest.includes("--memory") ? createMemoryStore() : await openFsStore(dir);
       op = pull(ref, { resolver, store, ...common });
     } else if (cmd === "push") {
       const [dir, name, ref] = positional as [string, string, string];
