@@ -5,7 +5,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { Readable } from "node:stream";
-import { createRegistryResolver } from "../src/index.ts";
+import { createMemoryStore } from "@ferry/store-memory";
+import { createRegistryResolver, fetchToStore } from "../src/index.ts";
 import { stubsPerTest } from "./stub-server.ts";
 
 const stub = stubsPerTest();
@@ -271,6 +272,44 @@ describe("foreign layers", () => {
       expect(reg.seen.map((s) => s.url)).toEqual([`/v2/r/blobs/${blobDesc.digest}`]);
       expect(reg.seen[0]!.headers.authorization).toBe("Bearer only-for-the-registry");
       expect(sent).toEqual([reg.host]);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe("abort", () => {
+  it("aborting a parallel-range fetch into a store leaves the ingest resumable at the bytes written in order", async () => {
+    const big = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i, i);
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(big), size: big.byteLength };
+    const ranges: string[] = [];
+    const reg = await stub((req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+      if (!m) return void res.writeHead(200, { "content-length": big.byteLength }).end(big);
+      const s = Number(m[1]);
+      const e = Number(m[2]);
+      ranges.push(`${s}-${e}`);
+      res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${big.byteLength}` }).end(big.subarray(s, e + 1));
+    });
+    const r = createRegistryResolver({ ...fast, parallelRangeThreshold: 0, rangeChunkSize: 64 * 1024, parallelRanges: 2 });
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const store = createMemoryStore();
+      const ac = new AbortController();
+      const run = fetchToStore(f, desc, store, { signal: ac.signal, onProgress: (o) => o >= 256 * 1024 && ac.abort() });
+      await expect(run).rejects.toMatchObject({ code: "Aborted" });
+      const st = await store.status(`layer-${desc.digest}`);
+      expect(st.offset).toBeGreaterThanOrEqual(256 * 1024);
+      expect(st.offset).toBeLessThan(big.byteLength);
+      expect(st.offset % (64 * 1024)).toBe(0);
+      ranges.length = 0;
+      expect(await fetchToStore(f, desc, store)).toBe("written");
+      // The resumed run asks only for what the ingest lacked.
+      expect(Number(ranges.map((x) => x.split("-")[0]).sort((a, b) => Number(a) - Number(b))[0])).toBe(st.offset);
+      const ra = await store.readerAt(desc);
+      expect(Buffer.from(await ra.read(0, big.byteLength)).equals(big)).toBe(true);
+      await ra.close();
     } finally {
       await r.close();
     }
