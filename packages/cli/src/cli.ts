@@ -14,6 +14,7 @@ import { pushCommand } from "./commands/push.ts";
 import { resolveCommand } from "./commands/resolve.ts";
 import { ExitCode, exitCodeFor } from "./exit-codes.ts";
 import { write, type CliIO } from "./io.ts";
+import { reportedInStream } from "./transfer.ts";
 import { UsageError } from "./usage-error.ts";
 
 export const commands: readonly Command[] = [pullCommand, pushCommand, copyCommand, fetchCommand, resolveCommand, ...contentCommands];
@@ -193,15 +194,11 @@ async function report(io: CliIO, err: unknown, json: boolean, command: Command |
   try {
     await write(io.stderr, text);
     // With --json the caller parses stdout: give it the failure too (transfers already sent an `error` event).
-    if (json && !isTransfer(command)) {
+    if (json && !(typeof err === "object" && err !== null && reportedInStream.has(err))) {
       await write(io.stdout, `${JSON.stringify({ type: "error", code: fe?.code ?? "Internal", message, exitCode: code })}\n`);
     }
   } catch {
     // stderr/stdout gone (closed pipe): the exit code still tells.
   }
   return code;
-}
-
-function isTransfer(c: Command | undefined): boolean {
-  return c?.name === "pull" || c?.name === "push" || c?.name === "copy";
 }

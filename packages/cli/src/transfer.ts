@@ -19,12 +19,18 @@ export function progressMode(ctx: CommandContext): ProgressMode {
   return flags.progress;
 }
 
+/** Errors a transfer already reported as an `error` status event (with `--json`: on stdout). */
+export const reportedInStream = new WeakSet<object>();
+
 export async function runTransfer(ctx: CommandContext, op: TransferOperation, verb: string, what: string): Promise<TransferResult> {
   const onAbort = (): void => op.cancel(ctx.signal.reason);
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   const rendering = renderProgress(op.status$, { mode: progressMode(ctx), out: ctx.io.stderr, jsonOut: ctx.io.stdout });
   try {
-    const result = await op.done;
+    const result = await op.done.catch((err: unknown) => {
+      if (typeof err === "object" && err !== null) reportedInStream.add(err);
+      throw err;
+    });
     rendering.stop("done");
     if (ctx.flags.json) await write(ctx.io.stdout, resultLine(result));
     else if (ctx.flags.quiet) await write(ctx.io.stdout, `${result.root.digest}\n`);

@@ -83,6 +83,15 @@ describe("exit codes", () => {
     // --json also gets the failure as a record on stdout.
     const json = await runCli(["resolve", "--json", `${reg.host}/codes/app:nope`]);
     expect(JSON.parse(json.stdout.trim())).toMatchObject({ type: "error", code: "NotFound", exitCode: 3 });
+    // A failed pull reports through its event stream once (no second error record).
+    const pullJson = await runCli(["pull", "--json", `${reg.host}/codes/app:nope`, "--store", join(tmp.dir, "s2")]);
+    expect(pullJson.code).toBe(3);
+    const records = pullJson.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; code?: string });
+    expect(records.filter((r) => r.type === "error")).toEqual([expect.objectContaining({ code: "NotFound" })]);
+    // A pull refused before it starts still says why on stdout.
+    const early = await runCli(["pull", "--json", img.reference, "--concurrency", "x"]);
+    expect(early.code).toBe(2);
+    expect(JSON.parse(early.stdout.trim())).toMatchObject({ type: "error", code: "InvalidArgument", exitCode: 2 });
   });
 
   it("4 when the registry wants credentials", async () => {

@@ -83,7 +83,8 @@ export async function runCli(
     stderr,
     stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
     isTTY: options.tty ?? false,
-    cwd: options.cwd ?? process.cwd(),
+    // Never the repository: a command that defaults to ./.content must not leave one there.
+    cwd: options.cwd ?? tmpdir(),
   });
   const bytes = Buffer.concat(out);
   return { code, stdout: bytes.toString("utf8"), stdoutBytes: bytes, stderr: Buffer.concat(err).toString("utf8") };

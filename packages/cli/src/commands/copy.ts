@@ -20,6 +20,9 @@ export const copyCommand: Command = {
   async run(ctx) {
     const [srcText, dstText] = ctx.positionals as [string, string];
     const endpoints = new Endpoints(registryFlags(ctx.values));
+    // Refuse bad options before anything is opened or created.
+    const platform = platformOpt(ctx.values);
+    const concurrency = concurrencyOpt(ctx.values);
     try {
       const src = parseTarget(srcText, ctx.io.cwd);
       const dst = parseTarget(dstText, ctx.io.cwd);
@@ -31,8 +34,6 @@ export const copyCommand: Command = {
       else if (dst.name !== undefined) dstRef = dst.name;
       else if (src.kind === "oci") dstRef = srcRef;
       else dstRef = parseReference(srcText).tag ?? "latest";
-      const platform = platformOpt(ctx.values);
-      const concurrency = concurrencyOpt(ctx.values);
       const mountFrom = stringOpt(ctx.values, "mount-from");
       const op = copy(srcRef, dstRef, {
         from: from.endpoint,

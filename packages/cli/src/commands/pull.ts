@@ -18,13 +18,14 @@ export const pullCommand: Command = {
   async run(ctx) {
     const ref = ctx.positionals[0] as string;
     const endpoints = new Endpoints(registryFlags(ctx.values));
+    // Refuse bad options before anything is opened or created.
+    const platform = platformOpt(ctx.values);
+    const concurrency = concurrencyOpt(ctx.values);
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), false);
       const target = parseTarget(ref, ctx.io.cwd);
       const source = await endpoints.open(target, "source");
       const srcRef = target.kind === "oci" ? await sourceName(source.store as typeof store, target) : ref;
-      const platform = platformOpt(ctx.values);
-      const concurrency = concurrencyOpt(ctx.values);
       const op = pull(srcRef, {
         resolver: source.endpoint,
         store,

@@ -25,10 +25,11 @@ export const pushCommand: Command = {
   async run(ctx) {
     const ref = ctx.positionals[0] as string;
     const endpoints = new Endpoints(registryFlags(ctx.values));
+    // Refuse bad options before anything is opened or created.
+    const platform = platformOpt(ctx.values);
+    const concurrency = concurrencyOpt(ctx.values);
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), true);
-      const platform = platformOpt(ctx.values);
-      const concurrency = concurrencyOpt(ctx.values);
       const mountFrom = stringOpt(ctx.values, "mount-from");
       const op = push(ref, {
         store,
