@@ -208,11 +208,7 @@ async function artifact(store: MemoryStore, subject: Descriptor, artifactType: s
 }
 
 describe("concurrent pulls", () => {
-  // The fs store variant is left out: store-fs's FsWriter.open can fail with ENOENT when a
-  // concurrent commit removes the ingest directory during its recursive mkdir (seen in about one
-  // run in three). Enable it with FERRY_TEST_FS_CONCURRENT=1 once that race is fixed.
-  const stores: Array<() => Promise<ContentStore>> = [async () => new MemoryStore()];
-  if (process.env.FERRY_TEST_FS_CONCURRENT === "1") stores.push(async () => openFsStore(await tempDir()));
+  const stores: Array<() => Promise<ContentStore>> = [async () => new MemoryStore(), async () => openFsStore(await tempDir())];
 
   it("two pulls of one image into one store share the work and leave no ingests", async () => {
     const a = new MemoryStore();

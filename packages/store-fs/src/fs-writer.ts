@@ -140,8 +140,10 @@ export class FsWriter implements Writer {
 
     let lock: FileLock | undefined;
     for (let attempt = 0; lock === undefined; attempt++) {
-      await mkdir(dir, { recursive: true });
       try {
+        // Inside the try: a recursive mkdir racing a commit that removes this directory can
+        // itself fail with ENOENT (it sees EEXIST, then the directory is gone).
+        await mkdir(dir, { recursive: true });
         const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: ctx.staleLockMs });
         if (!got.lock) throw lockedError(`ingest ${JSON.stringify(ref)}`, got.holder);
         lock = got.lock;
