@@ -4,12 +4,16 @@
  * cost of resuming an upload session after a server restart with node:crypto (re-hash the
  * partial data) versus hash-wasm checkpoints.
  *
+ * The client is curl (PATCH from chunk files, GET into /dev/null).
  * Env: BENCH_SIZE_MIB (default 256), BENCH_CHUNK_MIB (16), BENCH_RUNS (3), BENCH_ONLY=resume
  * (skip the throughput part).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { execFile } from "node:child_process";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +21,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { InternalError } from "../packages/core/src/errors.ts";
 
+const execFileAsync = promisify(execFile);
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
 const CHUNK = Number(process.env.BENCH_CHUNK_MIB ?? 16) * MiB;
@@ -73,15 +78,36 @@ async function makeSource(file: string): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
+/**
+ * PATCH one chunk with curl (`-T` streams the chunk file with its Content-Length): the client
+ * must not be the bottleneck, and curl is much cheaper per byte than a Node client sharing the
+ * two cores with the servers.
+ */
 async function patch(loc: URL, file: string, start: number, end: number): Promise<URL> {
-  const res = await fetch(loc, {
-    method: "PATCH",
-    body: createReadStream(file, { start, end: end - 1, highWaterMark: MiB }) as unknown as RequestInit["body"],
-    duplex: "half",
-    headers: { "Content-Type": "application/octet-stream", "Content-Range": `${start}-${end - 1}`, "Content-Length": String(end - start) },
-  } as RequestInit);
-  if (res.status !== 202) throw new InternalError(`PATCH ${res.status} ${await res.text()}`);
-  return new URL(res.headers.get("location")!, loc);
+  const chunkFile = `${file}.${start}-${end}`;
+  // Cut once, outside the first timing as far as possible (see makeChunks).
+  if (!existsSync(chunkFile)) await copyRange(file, chunkFile, start, end);
+  const { stdout } = await execFileAsync("curl", [
+    "-sS", "-X", "PATCH", "-T", chunkFile, "-o", "/dev/null", "-D", "-",
+    "-H", "Expect:", "-H", "Content-Type: application/octet-stream", "-H", `Content-Range: ${start}-${end - 1}`,
+    loc.href,
+  ], { maxBuffer: 1024 * 1024 });
+  const status = /^HTTP\/[\d.]+ (\d+)/m.exec(stdout)?.[1];
+  const location = /^location: *(.+?)\r?$/im.exec(stdout)?.[1];
+  if (status !== "202" || location === undefined) throw new InternalError(`PATCH ${status ?? "?"}: ${stdout.slice(0, 300)}`);
+  return new URL(location, loc);
+}
+
+/** The chunk files every upload uses: [k*CHUNK, (k+1)*CHUNK), and the resume test's pieces. */
+async function makeChunks(file: string): Promise<void> {
+  for (let start = 0; start < SIZE; start += CHUNK) {
+    const end = Math.min(SIZE, start + CHUNK);
+    await copyRange(file, `${file}.${start}-${end}`, start, end);
+  }
+}
+
+async function copyRange(file: string, to: string, start: number, end: number): Promise<void> {
+  await pipeline(createReadStream(file, { start, end: end - 1, highWaterMark: MiB }), createWriteStream(to));
 }
 
 async function startUpload(url: string, repo: string): Promise<URL> {
@@ -106,15 +132,13 @@ async function upload(url: string, repo: string, file: string, digest: string): 
   return (performance.now() - t0) / 1000;
 }
 
-/** GET the blob, reading every byte; returns seconds. */
+/** GET the blob with curl into /dev/null; returns seconds. */
 async function download(url: string, repo: string, digest: string): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/v2/${repo}/blobs/${digest}`);
-  if (res.status !== 200) throw new InternalError(`GET ${res.status}`);
-  let n = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
-  if (n !== SIZE) throw new InternalError(`GET returned ${n} bytes`);
-  return (performance.now() - t0) / 1000;
+  const { stdout } = await execFileAsync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", `${url}/v2/${repo}/blobs/${digest}`]);
+  const sec = (performance.now() - t0) / 1000;
+  if (stdout.trim() !== `200 ${SIZE}`) throw new InternalError(`GET answered ${stdout}`);
+  return sec;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -157,6 +181,8 @@ async function resumeCost(
   const range = /^0-(\d+)$/.exec(st.headers.get("range") ?? "");
   if (st.status !== 204 || range === null) throw new InternalError(`upload status ${st.status}`);
   const offset = Number(range[1]) + 1;
+  await copyRange(file, `${file}.${offset}-${offset + 1}`, offset, offset + 1);
+  await copyRange(file, `${file}.${offset + 1}-${SIZE}`, offset + 1, SIZE);
   // A one-byte PATCH isolates the reopen: the store rebuilds the running hash of `offset` bytes.
   const t0 = performance.now();
   let next = await patch(path, file, offset, offset + 1);
@@ -175,6 +201,7 @@ async function main(): Promise<void> {
     console.log(`blob ${SIZE / MiB} MiB, PATCH chunks of ${CHUNK / MiB} MiB, median of ${RUNS} runs, ${new Date().toISOString()}`);
     const file = join(work, "blob");
     const digest = await makeSource(file);
+    await makeChunks(file);
 
     if (process.env.BENCH_ONLY !== "resume") await throughput(work, file, digest, stops);
     for (const mode of ["node", "hash-wasm"]) {
