@@ -18,6 +18,8 @@ export interface RunFigures {
   mbps: number;
   /** Blobs per second of wall time. */
   blobsPerS: number;
+  /** MB/s of the operation alone (ferry only: from its own clock, without process start-up). */
+  innerMBps?: number;
 }
 
 export interface ContenderResult {
@@ -33,22 +35,24 @@ export const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-export function figures(m: Pick<Measured, "wallS" | "cpuS" | "peakRssMB">, bytes: number, blobs: number): RunFigures {
+export function figures(m: Pick<Measured, "wallS" | "cpuS" | "peakRssMB" | "innerS">, bytes: number, blobs: number): RunFigures {
   return {
     wallS: m.wallS,
     cpuS: m.cpuS,
     peakRssMB: m.peakRssMB,
     mbps: bytes / 1e6 / m.wallS,
     blobsPerS: blobs / m.wallS,
+    ...(m.innerS !== undefined ? { innerMBps: bytes / 1e6 / m.innerS } : {}),
   };
 }
 
 export function summarise(name: string, runs: RunFigures[]): ContenderResult {
-  const pick = (k: keyof RunFigures): number => median(runs.map((r) => r[k]));
+  const pick = (k: keyof RunFigures): number => median(runs.map((r) => r[k] ?? Number.NaN));
+  const inner = runs.every((r) => r.innerMBps !== undefined) ? { innerMBps: pick("innerMBps") } : {};
   return {
     name,
     runs,
-    median: { wallS: pick("wallS"), cpuS: pick("cpuS"), peakRssMB: pick("peakRssMB"), mbps: pick("mbps"), blobsPerS: pick("blobsPerS") },
+    median: { wallS: pick("wallS"), cpuS: pick("cpuS"), peakRssMB: pick("peakRssMB"), mbps: pick("mbps"), blobsPerS: pick("blobsPerS"), ...inner },
   };
 }
 
@@ -68,7 +72,8 @@ export async function contest(
       runs.get(c.name)!.push(f);
       log(
         `  ${label} ${c.name.padEnd(16)} run ${r + 1}/${rounds}: ${f.wallS.toFixed(2)} s, ${f.mbps.toFixed(0)} MB/s, ` +
-          `${f.blobsPerS.toFixed(0)} blobs/s, cpu ${f.cpuS.toFixed(2)} s, rss ${f.peakRssMB.toFixed(0)} MB`,
+          `${f.blobsPerS.toFixed(0)} blobs/s, cpu ${f.cpuS.toFixed(2)} s, rss ${f.peakRssMB.toFixed(0)} MB` +
+          (f.innerMBps !== undefined ? ` (operation alone ${f.innerMBps.toFixed(0)} MB/s)` : ""),
       );
     }
   }

@@ -21,6 +21,8 @@ export interface Measured {
   stderr: string;
   /** Exit code, or null when killed. */
   code: number | null;
+  /** Seconds the operation itself took, as reported by the ferry worker (excludes process start-up). */
+  innerS?: number;
 }
 
 export interface RunOptions {
