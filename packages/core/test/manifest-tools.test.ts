@@ -1,5 +1,5 @@
 /**
- * Documents written by real tools (umoci, skopeo, and the repository.s scripts/make-image.sh) must
+ * Documents written by real tools (umoci, skopeo, and the repository's scripts/make-image.sh) must
  * parse, walk and select with ferry's content model. Skips when the tools are missing, except
  * under CI=true where a missing tool is a failure.
  */
