@@ -116,11 +116,24 @@ export async function patchUpload(s: Services, ctx: RequestContext, repo: string
     }
   }
   const body = requestBody(ctx);
-  const offset = await s.uploads.append(session, body, range?.start, ctx.signal);
-  if (range !== undefined && offset !== range.end + 1) {
-    throw rangeError(offset, `chunk ended at ${offset}, Content-Range said ${range.end + 1}`);
+  try {
+    const offset = await s.uploads.append(session, body, range?.start, ctx.signal);
+    if (range !== undefined && offset !== range.end + 1) {
+      throw rangeError(offset, `chunk ended at ${offset}, Content-Range said ${range.end + 1}`);
+    }
+    sendEmpty(ctx, 202, sessionHeaders(repo, uuid, offset));
+  } catch (err) {
+    throw withSession(err, repo, uuid);
   }
-  sendEmpty(ctx, 202, sessionHeaders(repo, uuid, offset));
+}
+
+/** A 416 tells the client where the session is and how to reach it, as a status GET would. */
+function withSession(err: unknown, repo: string, uuid: string): unknown {
+  if (err instanceof OciHttpError && err.ociCode === "RANGE_INVALID") {
+    err.headers.Location = `/v2/${repo}/blobs/uploads/${uuid}`;
+    err.headers["Docker-Upload-UUID"] = uuid;
+  }
+  return err;
 }
 
 export async function uploadStatus(s: Services, ctx: RequestContext, repo: string, uuid: string): Promise<void> {
@@ -139,7 +152,9 @@ export async function finishUpload(s: Services, ctx: RequestContext, repo: strin
   const digest = checkDigest(digestParam);
   if (hasBody(ctx)) {
     const range = chunkRange(ctx);
-    await s.uploads.append(session, requestBody(ctx), range?.start, ctx.signal);
+    await s.uploads.append(session, requestBody(ctx), range?.start, ctx.signal).catch((err: unknown) => {
+      throw withSession(err, repo, uuid);
+    });
   } else {
     discardBody(ctx);
   }

@@ -64,6 +64,7 @@ describe("blobs and uploads", () => {
     const gap = await fetch(loc, { method: "PATCH", body: data.subarray(2000, 2500), headers: { "Content-Range": "2000-2499" } });
     expect(gap.status).toBe(416);
     expect(gap.headers.get("range")).toBe("0-999");
+    expect(gap.headers.get("location")).toBe(`/v2/chunked/blobs/uploads/${uuid}`);
     expect(await errorCode(gap)).toBe("RANGE_INVALID");
 
     const overlap = await fetch(loc, { method: "PATCH", body: data.subarray(500, 1500), headers: { "Content-Range": "500-1499" } });
