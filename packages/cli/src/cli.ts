@@ -6,18 +6,13 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { FerryError } from "@ferry/core";
 import type { Command, GlobalFlags, OptionsConfig } from "./command.ts";
-import { contentCommands } from "./commands/content.ts";
-import { copyCommand } from "./commands/copy.ts";
-import { fetchCommand } from "./commands/fetch.ts";
-import { pullCommand } from "./commands/pull.ts";
-import { pushCommand } from "./commands/push.ts";
-import { resolveCommand } from "./commands/resolve.ts";
+import { commandTable, type CommandEntry } from "./commands/index.ts";
 import { ExitCode, exitCodeFor } from "./exit-codes.ts";
 import { write, type CliIO } from "./io.ts";
-import { reportedInStream } from "./transfer.ts";
+import { reportedInStream } from "./reported.ts";
 import { UsageError } from "./usage-error.ts";
 
-export const commands: readonly Command[] = [pullCommand, pushCommand, copyCommand, fetchCommand, resolveCommand, ...contentCommands];
+export { commandTable };
 
 const globalOptions: OptionsConfig = {
   json: { type: "boolean" },
@@ -53,7 +48,7 @@ export function mainHelp(): string {
     "Usage: ferry [global options] COMMAND [options] [args]",
     "",
     "Commands:",
-    table(commands.map((c) => [c.name, c.summary])),
+    table(commandTable.map((c) => [c.name, c.summary])),
     "",
     "Global options:",
     table(globalHelp),
@@ -65,8 +60,8 @@ export function mainHelp(): string {
 }
 
 /** Help for a command group (`ferry content`). */
-export function groupHelp(group: string): string {
-  const members = commands.filter((c) => c.name.startsWith(`${group} `));
+export async function groupHelp(group: string): Promise<string> {
+  const members = await Promise.all(commandTable.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.load()));
   return [`Usage: ferry ${group} SUBCOMMAND [options]`, "", "Subcommands:", table(members.map((c) => [c.usage, c.summary])), ""].join("\n");
 }
 
@@ -84,7 +79,7 @@ export function commandHelp(c: Command): string {
 }
 
 /** Split `argv` into the command words and the rest; only global options may precede them. */
-function findCommand(argv: string[]): { command?: Command; words: string[]; rest: string[] } {
+function findCommand(argv: string[]): { command?: CommandEntry; words: string[]; rest: string[] } {
   const rest: string[] = [];
   const words: string[] = [];
   let i = 0;
@@ -105,7 +100,8 @@ function findCommand(argv: string[]): { command?: Command; words: string[]; rest
   // what follows as positionals.
   rest.push(...argv.slice(argv[i] === "--" ? i : i + 1));
   const name = words.join(" ");
-  return { ...(name ? { command: commands.find((c) => c.name === name) } : {}), words, rest };
+  const entry = name ? commandTable.find((c) => c.name === name) : undefined;
+  return { ...(entry ? { command: entry } : {}), words, rest };
 }
 
 function flagsFrom(values: Record<string, unknown>): GlobalFlags {
@@ -130,9 +126,11 @@ export async function run(argv: string[], partialIO: Partial<CliIO> = {}): Promi
     ...(partialIO.signal ? { signal: partialIO.signal } : {}),
   };
   let json = argv.includes("--json");
-  const { command, words, rest } = findCommand(argv);
+  const found = findCommand(argv);
+  const { words, rest } = found;
+  let command: Command | undefined;
   try {
-    if (!command) {
+    if (!found.command) {
       let values;
       try {
         ({ values } = parseArgs({ args: rest, options: globalOptions, strict: true, allowPositionals: false }));
@@ -145,7 +143,7 @@ export async function run(argv: string[], partialIO: Partial<CliIO> = {}): Promi
       }
       if (words.length === 1 && words[0] === "content") {
         // The group alone: list its subcommands (help asked for → stdout and 0, else a usage error).
-        await write(values.help ? io.stdout : io.stderr, groupHelp("content"));
+        await write(values.help ? io.stdout : io.stderr, await groupHelp("content"));
         return values.help ? ExitCode.Ok : ExitCode.Usage;
       }
       if (values.help || words.length === 0) {
@@ -154,6 +152,7 @@ export async function run(argv: string[], partialIO: Partial<CliIO> = {}): Promi
       }
       throw new UsageError(`unknown command ${JSON.stringify(words.join(" "))}`);
     }
+    command = await found.command.load();
     let parsed;
     try {
       parsed = parseArgs({ args: rest, options: { ...globalOptions, ...command.options }, strict: true, allowPositionals: true });

@@ -2,11 +2,11 @@
  * Where a command reads or writes: an OCI image layout on disk (`oci:DIR[:NAME]`, as skopeo
  * spells it) or a registry reference (`host[:port]/repo[:tag][@digest]`).
  */
-import { access } from "node:fs/promises";
-import { join, resolve as resolvePath } from "node:path";
-import { LocalResolver, NotFoundError, type ContentStore, type Resolver } from "@ferry/core";
+import { resolve as resolvePath } from "node:path";
+import { LocalResolver, type ContentStore, type Resolver } from "@ferry/core";
 import { chainCredentials, createCredentialStore, createRegistryResolver, type CredentialStore, type RegistryResolver } from "@ferry/fetcher";
-import { openFsStore, type FsStore } from "@ferry/store-fs";
+import type { FsStore } from "@ferry/store-fs";
+import { openLayout } from "./store.ts";
 import { UsageError } from "./usage-error.ts";
 
 export type Target = { kind: "oci"; dir: string; name?: string } | { kind: "registry"; ref: string };
@@ -70,19 +70,9 @@ export class Endpoints {
     return this.#registry;
   }
 
-  /**
-   * Open a layout. `mustExist` refuses to create one (a source must be there; an empty layout
-   * created by a typo would only hide the mistake).
-   */
-  async layout(dir: string, mustExist: boolean): Promise<FsStore> {
-    if (mustExist) {
-      try {
-        await access(join(dir, "oci-layout"));
-      } catch {
-        throw new NotFoundError(`no OCI image layout at ${dir}`, { details: { dir } });
-      }
-    }
-    return openFsStore(dir);
+  /** Open a layout (see {@link openLayout}). */
+  layout(dir: string, mustExist: boolean): Promise<FsStore> {
+    return openLayout(dir, mustExist);
   }
 
   /** A target as a copy endpoint plus the reference to use on it. */
@@ -112,7 +102,4 @@ export async function sourceName(store: ContentStore, target: Extract<Target, { 
   );
 }
 
-/** Resolve a relative store directory against the working directory. */
-export function storeDir(value: string | undefined, cwd: string): string {
-  return resolvePath(cwd, value ?? ".content");
-}
+export { storeDir } from "./store.ts";

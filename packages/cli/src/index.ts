@@ -1,6 +1,7 @@
 // Public surface of @ferry/cli: the `ferry` command as a function, its exit codes, and the
 // progress renderer (used by the examples and the demo to draw the same bars).
-export { run, commands, version } from "./cli.ts";
+export { run, commandTable, version } from "./cli.ts";
+export type { CommandEntry } from "./commands/index.ts";
 export type { CliIO } from "./io.ts";
 export { ExitCode, exitCodeFor, type ExitCodeValue } from "./exit-codes.ts";
 export { UsageError } from "./usage-error.ts";

@@ -8,6 +8,7 @@ import { write } from "./io.ts";
 import { formatBytes, formatDuration, formatRate } from "./progress/format.ts";
 import { resultLine } from "./progress/json-lines.ts";
 import { renderProgress, type ProgressMode } from "./progress/render.ts";
+import { reportedInStream } from "./reported.ts";
 import { listOpt, stringOpt } from "./command.ts";
 
 /** The progress mode the flags and the terminal ask for. */
@@ -18,9 +19,6 @@ export function progressMode(ctx: CommandContext): ProgressMode {
   if (flags.progress === "auto") return io.isTTY ? "tty" : "plain";
   return flags.progress;
 }
-
-/** Errors a transfer already reported as an `error` status event (with `--json`: on stdout). */
-export const reportedInStream = new WeakSet<object>();
 
 export async function runTransfer(ctx: CommandContext, op: TransferOperation, verb: string, what: string): Promise<TransferResult> {
   const onAbort = (): void => op.cancel(ctx.signal.reason);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type ListeningRegistry, type Registry } from "@ferry/registry";
 import { buildImage } from "@ferry/testkit";
+import { commandTable } from "../src/cli.ts";
 import { ExitCode, exitCodeFor } from "../src/exit-codes.ts";
 import { runCli, seedImage, spawnCli, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
 import { FerryError, InternalError, NetworkError, NotFoundError, UnauthorizedError } from "@ferry/core";
@@ -130,5 +131,15 @@ describe("exit codes", () => {
     expect((await spawnCli(["--bogus"])).code).toBe(2);
     const nf = await spawnCli(["resolve", `${reg.host}/codes/app:nope`]);
     expect(nf.code).toBe(3);
+  });
+});
+
+describe("command table", () => {
+  it("names and summaries agree with the command modules it loads", async () => {
+    for (const entry of commandTable) {
+      const c = await entry.load();
+      expect(c.name).toBe(entry.name);
+      expect(c.summary).toBe(entry.summary);
+    }
   });
 });

@@ -24,13 +24,13 @@ import {
 import type { FsStore } from "@ferry/store-fs";
 import { storeHelp, storeOption, stringOpt, type Command, type CommandContext } from "../command.ts";
 import { parseDuration } from "../duration.ts";
-import { Endpoints, storeDir } from "../endpoint.ts";
+import { openLayout, storeDir } from "../store.ts";
 import { exitCodeFor, ExitCode } from "../exit-codes.ts";
 import { write } from "../io.ts";
 import { formatBytes, formatDuration } from "../progress/format.ts";
 
 async function openStore(ctx: CommandContext, mustExist: boolean): Promise<FsStore> {
-  return new Endpoints({ insecure: [] }).layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), mustExist);
+  return openLayout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), mustExist);
 }
 
 /** Where a committed blob lives in an OCI layout. */
