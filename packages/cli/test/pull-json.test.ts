@@ -146,6 +146,25 @@ describe("ferry pull --json", () => {
     expect(lines.some((e) => e.type === "skipped" && e.digest === amd?.manifest.digest)).toBe(true);
   });
 
+  it("pulls a Docker schema 2 manifest list the same way (kinds from the Docker media types)", async () => {
+    const docker = await seedImage(reg.host, "json/docker:1", join(tmp.dir, "layout-docker"), {
+      layers: 1,
+      layerSize: 50_000,
+      platforms: ["linux/amd64", "linux/arm64"],
+      format: "docker",
+    });
+    const r = await runCli(["pull", docker.reference, "--all-platforms", "--store", join(tmp.dir, "store-docker"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const done = parseLines(r.stdout).filter((e) => e.type === "done") as Array<{ kind: string; mediaType: string; digest: string }>;
+    expect(done.find((e) => e.digest === docker.root.digest)).toMatchObject({
+      kind: "index",
+      mediaType: "application/vnd.docker.distribution.manifest.list.v2+json",
+    });
+    expect(done.filter((e) => e.kind === "manifest")).toHaveLength(2);
+    expect(done.filter((e) => e.kind === "config")).toHaveLength(2);
+    expect(done.filter((e) => e.kind === "layer")).toHaveLength(2);
+  });
+
   it("on a terminal draws a totals bar and one bar per blob, ending in their final states", async () => {
     const r = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-tty"), "--all-platforms"], { tty: true });
     expect(r.code, r.stderr).toBe(0);
