@@ -29,4 +29,36 @@ describe("registryError", () => {
     expect(parseRegistryErrors(body)[1]!.message).not.toContain("s3cr3t");
     expect(text).toContain("DENIED");
   });
+
+  it.each([
+    ["BLOB_UNKNOWN", 404, "NotFound"],
+    ["BLOB_UPLOAD_UNKNOWN", 404, "NotFound"],
+    ["MANIFEST_UNKNOWN", 404, "NotFound"],
+    ["NAME_UNKNOWN", 404, "NotFound"],
+    ["DENIED", 403, "Denied"],
+    ["UNAUTHORIZED", 401, "Unauthorized"],
+    ["TOOMANYREQUESTS", 429, "TooManyRequests"],
+    ["DIGEST_INVALID", 400, "DigestMismatch"],
+    ["SIZE_INVALID", 400, "SizeMismatch"],
+    ["UNAVAILABLE", 503, "Unavailable"],
+    ["MANIFEST_INVALID", 400, "Registry"],
+  ])("registry code %s (HTTP %i) → %s, code kept in details", (registryCode, status, want) => {
+    const err = registryError({ status, method: "GET", url: "http://r/v2/x", registryErrors: [{ code: registryCode }] });
+    expect(err.code).toBe(want);
+    expect(err.details).toMatchObject({ status, registryCodes: [registryCode] });
+  });
+
+  it.each([
+    [401, "Unauthorized"],
+    [403, "Denied"],
+    [404, "NotFound"],
+    [408, "Unavailable"],
+    [416, "RangeNotSatisfiable"],
+    [429, "TooManyRequests"],
+    [500, "Unavailable"],
+    [502, "Unavailable"],
+    [400, "Registry"],
+  ])("HTTP %i without a registry code → %s", (status, want) => {
+    expect(registryError({ status, method: "HEAD", url: "http://r/v2/x", registryErrors: [] }).code).toBe(want);
+  });
 });
