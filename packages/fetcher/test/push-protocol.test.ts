@@ -85,6 +85,24 @@ describe("cross-repository mount", () => {
   });
 });
 
+describe("cross-repository mount verification", () => {
+  it("a 201 to a mount is verified with a HEAD; a blob still absent is uploaded", async () => {
+    const data = Buffer.from("claimed but absent");
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer({ mountStatus: 201 });
+    const reg = await up.server;
+    const r = createRegistryResolver(fast);
+    try {
+      const p = await r.pusher(`${reg.host}/dst`);
+      expect(await p.push(desc, source(data), { mountFrom: "src" })).toBe("pushed");
+      expect(reg.seen.map((s) => s.method)).toEqual(["HEAD", "POST", "HEAD", "POST", "PUT"]);
+      expect(up.finished()?.equals(data)).toBe(true);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe("chunked uploads", () => {
   it("raises the chunk size to the registry's OCI-Chunk-Min-Length", async () => {
     const data = Buffer.alloc(2500, 7);
