@@ -171,6 +171,32 @@ describe("retried statuses", () => {
     }
   });
 
+  it("Retry-After is bounded by the configured maxRetryAfterMs, not clamped", async () => {
+    let n = 0;
+    const reg = await stub((_req, res) => {
+      if (++n % 2 === 1) return void res.writeHead(429, { "retry-after": "1" }).end();
+      res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
+    });
+    const strict = createRegistryResolver({ retry: { ...fast.retry, maxRetryAfterMs: 500 } });
+    const patient = createRegistryResolver({ retry: { ...fast.retry, maxRetryAfterMs: 5000 } });
+    try {
+      const f1 = await strict.fetcher(`${reg.host}/r`);
+      await expect(f1.fetch(blobDesc)).rejects.toMatchObject({ code: "TooManyRequests", details: { retryAfterMs: 1000, status: 429 } });
+      expect(n).toBe(1);
+      n = 0;
+      const f2 = await patient.fetcher(`${reg.host}/r`);
+      const waits: number[] = [];
+      const got: Buffer[] = [];
+      for await (const c of await f2.fetch(blobDesc, { onRetry: (i) => waits.push(i.delayMs) })) got.push(c as Buffer);
+      expect(Buffer.concat(got).equals(blob)).toBe(true);
+      // The server's full second, not the 5 ms backoff ceiling.
+      expect(waits).toEqual([1000]);
+    } finally {
+      await strict.close();
+      await patient.close();
+    }
+  });
+
   it("backs off exponentially up to maxDelayMs with full jitter, the exponent shared by every request to the host", async () => {
     let bOnce = false;
     const reg = await stub((req, res) => {
