@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: start a local registry, seed a generated multi-platform image, pull it with live
-# progress into ./.content, and print a summary. Needs no internet.
+# progress into a fresh temporary store (kept with --keep or --store DIR), and print a summary.
+# Needs no internet.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
