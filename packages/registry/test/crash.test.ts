@@ -12,9 +12,10 @@ import { randomBlob, sha256, startRegistry, type Running } from "./helpers.ts";
 
 const serveScript = fileURLToPath(new URL("./fixtures/serve.ts", import.meta.url));
 
-async function spawnServer(dir: string, mode: string, durable = false) {
+async function spawnServer(dir: string, mode: string, durable = false, writerIdleMs = 5000) {
   const args = ["--import", "tsx", serveScript, dir, mode, durable ? "durable" : ""];
-  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const env = { ...process.env, FERRY_TEST_WRITER_IDLE_MS: String(writerIdleMs) };
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"], env });
   const [line] = (await once(child.stdout, "data")) as [Buffer];
   const { url } = JSON.parse(line.toString().split("\n")[0]!) as { url: string };
   return { url, child };
@@ -75,5 +76,49 @@ describe.each([
     const got = Buffer.from(await (await fetch(`${r.url}/v2/crash/blobs/${sha256(data)}`)).arrayBuffer());
     expect(got.equals(data)).toBe(true);
     expect(await store.listStatuses()).toEqual([]);
+  });
+});
+
+describe("two live server processes on one directory", () => {
+  let dir: string;
+  let r: Running | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ferry-registry-procs-"));
+  });
+  afterEach(async () => {
+    await r?.close();
+    r = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("hand one upload session back and forth (each waits for the other's writer)", async () => {
+    const { url, child } = await spawnServer(dir, "node", false, 50);
+    try {
+      const store = await openFsStore(join(dir, "store"));
+      r = await startRegistry({ store, storage: new FsRegistryStorage(join(dir, "meta")), writerIdleMs: 50 });
+      const data = randomBlob(5 * 256 * 1024);
+      const post = await fetch(`${url}/v2/procs/blobs/uploads/`, { method: "POST" });
+      const path = post.headers.get("location")!;
+      const piece = 256 * 1024;
+      for (let i = 0; i < 5; i++) {
+        const base = i % 2 === 0 ? r.url : url; // this process first, while the child holds the writer
+        const start = i * piece;
+        const res = await fetch(`${base}${path}`, {
+          method: "PATCH",
+          body: data.subarray(start, start + piece),
+          headers: { "Content-Range": `${start}-${start + piece - 1}` },
+        });
+        expect(res.status).toBe(202);
+        expect(res.headers.get("range")).toBe(`0-${start + piece - 1}`);
+      }
+      const put = await fetch(`${url}${path}?digest=${sha256(data)}`, { method: "PUT" });
+      expect(put.status).toBe(201);
+      const got = Buffer.from(await (await fetch(`${r.url}/v2/procs/blobs/${sha256(data)}`)).arrayBuffer());
+      expect(got.equals(data)).toBe(true);
+      expect(await store.listStatuses()).toEqual([]);
+    } finally {
+      child.stdin.end();
+      if (child.exitCode === null) await once(child, "exit");
+    }
   });
 });
