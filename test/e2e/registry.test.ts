@@ -71,6 +71,34 @@ describeWithRegistry(
       expect(out.Layers).toEqual(multi.layers.slice(2, 4).map((l) => l.digest));
     });
 
+    it("a store holding one platform of an index: push refuses the incomplete index up front, pushes that platform alone when asked", async () => {
+      const dir = await tempDir();
+      const store = await openFsStore(dir);
+      await pull(multi.reference, { resolver, store, platform: "linux/arm64", name: "arm-only" }).done;
+      const arm = 1;
+
+      // The whole index cannot go: distribution refuses an index naming manifests it lacks.
+      const whole = push(`${ctx.registry.host}/partial:1`, { store, name: "arm-only", resolver });
+      const we = collect(whole);
+      const err = await whole.done.catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "NotFound", details: { missing: [multi.manifests[0]!.digest], present: [expect.stringMatching(/^linux\/arm64/)] } });
+      expect((err as Error).message).toMatch(/holds 1 of the 2 manifests .*missing linux\/amd64.*select one platform/);
+      // Refused before anything moved.
+      expect((await we).some((e) => e.type === "uploading" || e.type === "done")).toBe(false);
+      await expect(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${ctx.registry.host}/partial:1`])).rejects.toThrow();
+
+      // With the platform selected, its image is pushed alone and the tag points at its manifest.
+      const one = push(`${ctx.registry.host}/partial:1`, { store, name: "arm-only", resolver, platform: "linux/arm64" });
+      const oe = collect(one);
+      const r = await one.done;
+      expect(r.root.digest).toBe(multi.manifests[arm]!.digest);
+      expect((await oe).find((e) => e.type === "skipped" && e.digest === multi.root.digest)).toMatchObject({ reason: "platform" });
+      expect(await remoteDigest(`${ctx.registry.host}/partial:1`)).toBe(multi.manifests[arm]!.digest);
+      const out = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${ctx.registry.host}/partial:1`])) as { Architecture: string; Layers: string[] };
+      expect(out.Architecture).toBe("arm64");
+      expect(out.Layers).toEqual(multi.layers.slice(2, 4).map((l) => l.digest));
+    });
+
     it("pulls every platform, pushes it back and the registry serves the same digests", async () => {
       const dir = await tempDir();
       const store = await openFsStore(dir);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { active, type ContentStore, copy, type Descriptor, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type StatusEvent } from "./deps.ts";
+import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
 import { collect, present, put, syntheticImage } from "./fixtures.ts";
 
 const dirs: string[] = [];
@@ -136,6 +136,64 @@ describe("copy between stores", () => {
     const r = await push("remote", { store: a, name: "local", resolver: b }).done;
     expect(r.root.digest).toBe(img.root.digest);
     expect((await present(b, img.all)).size).toBe(img.all.length);
+  });
+});
+
+/** A store behind a plain resolver object: the orchestration treats it like a registry (no LocalResolver). */
+function asRemote(store: MemoryStore): Resolver {
+  const local = new LocalResolver(store);
+  return { resolve: (r, o) => local.resolve(r, o), fetcher: (n) => local.fetcher(n), pusher: (n) => local.pusher(n) };
+}
+
+describe("pushing an index to a registry-like destination", () => {
+  const three = [
+    { os: "linux", architecture: "amd64" },
+    { os: "linux", architecture: "arm64" },
+    { os: "linux", architecture: "s390x" },
+  ];
+
+  it("pushes one selected platform's manifest alone, as the root, under the tag", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", platforms: three });
+    const b = new MemoryStore();
+    const op = push("remote:1", { store: a, name: "x", resolver: asRemote(b), platform: "linux/s390x" });
+    const events = collect(op);
+    const r = await op.done;
+    expect(r.root.digest).toBe(img.manifests[2]!.digest);
+    expect((await b.getName("1")).digest).toBe(img.manifests[2]!.digest);
+    const have = await present(b, img.all);
+    expect([...have].sort()).toEqual([img.manifests[2]!, img.configs[2]!, ...img.layers.slice(4, 6)].map((d) => d.digest).sort());
+    expect((await events).find((e) => e.type === "skipped" && e.digest === img.root.digest)).toMatchObject({ reason: "platform" });
+  });
+
+  it("refuses a selection of some but not all platforms, and an empty one, before moving anything", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", platforms: three });
+    const b = new MemoryStore();
+    const two = push("remote:1", { store: a, name: "x", resolver: asRemote(b), platform: ["linux/amd64", "linux/arm64"], platformLimit: 0 });
+    await expect(two.done).rejects.toMatchObject({ code: "InvalidArgument", details: { kept: ["linux/amd64", "linux/arm64"] } });
+    const none = push("remote:1", { store: a, name: "x", resolver: asRemote(b), platform: "windows/amd64" });
+    await expect(none.done).rejects.toMatchObject({ code: "NotFound" });
+    expect((await present(b, img.all)).size).toBe(0);
+    // Every platform selected explicitly is the whole index: pushed as is.
+    const all = await push("remote:1", { store: a, name: "x", resolver: asRemote(b), platform: three.map((p) => `${p.os}/${p.architecture}`), platformLimit: 0 }).done;
+    expect(all.root.digest).toBe(img.root.digest);
+  });
+
+  it("an index the store holds only partly fails with NotFound naming the missing platforms, before moving anything", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", platforms: three });
+    const partial = new MemoryStore();
+    await pull("x", { resolver: a, store: partial, platform: "linux/arm64" }).done;
+    const b = new MemoryStore();
+    const op = push("remote:1", { store: partial, name: "x", resolver: asRemote(b) });
+    const err = await op.done.catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "NotFound", details: { digest: img.root.digest, missing: [img.manifests[0]!.digest, img.manifests[2]!.digest], present: ["linux/arm64"] } });
+    expect((err as Error).message).toMatch(/missing linux\/amd64, linux\/s390x.*select one platform \(e\.g\. linux\/arm64\)/);
+    expect((await present(b, img.all)).size).toBe(0);
+    // The hint works.
+    const one = await push("remote:1", { store: partial, name: "x", resolver: asRemote(b), platform: "linux/arm64" }).done;
+    expect(one.root.digest).toBe(img.manifests[1]!.digest);
   });
 });
 

@@ -27,7 +27,7 @@ export class LocalPusher implements Pusher {
   }
 
   async exists(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    return has(this.#store, desc, options.signal);
+    return hasBlob(this.#store, desc, options.signal);
   }
 
   async push(desc: Descriptor, source: PushSource, options: LocalPushOptions = {}): Promise<PushOutcome> {
@@ -47,7 +47,7 @@ export class LocalPusher implements Pusher {
 
   async #write(desc: Descriptor, source: PushSource, options: LocalPushOptions): Promise<PushOutcome> {
     const { signal, onProgress } = options;
-    if (await has(this.#store, desc, signal)) return "exists";
+    if (await hasBlob(this.#store, desc, signal)) return "exists";
     const ref = ingestRef(desc);
     const open = async () => {
       try {
@@ -66,7 +66,7 @@ export class LocalPusher implements Pusher {
     let writer = await open();
     if (!writer) return "exists";
     // Another writer may have committed it while we waited for the lock.
-    if (await has(this.#store, desc, signal)) {
+    if (await hasBlob(this.#store, desc, signal)) {
       await writer.close();
       // Opening may have created an empty ingest; leave nothing behind (another writer may
       // already hold it again: then it is theirs).
@@ -97,7 +97,8 @@ export class LocalPusher implements Pusher {
   }
 }
 
-async function has(store: Pick<Manager, "info">, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
+/** True when `store` holds the committed blob `desc`. */
+export async function hasBlob(store: Pick<Manager, "info">, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
   try {
     await store.info(desc.digest, { signal });
     return true;

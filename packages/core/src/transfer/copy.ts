@@ -7,10 +7,12 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { PlatformMatcher, PlatformSpec } from "../platform.ts";
 import type { TransferOperation } from "../status/operation.ts";
 import type { Resolver } from "../transport.ts";
+import { ingestRef } from "../content-helpers/ingest-ref.ts";
 import { buildHandler, type TransferOptions } from "./options.ts";
 import { splitReference } from "./reference.ts";
 import { runOperation } from "./run-operation.ts";
-import { transferGraph } from "./transfer-graph.ts";
+import { registryRoot } from "./registry-root.ts";
+import { readManifest, transferGraph } from "./transfer-graph.ts";
 
 /** Either side of a copy: a registry (or any resolver) or a local content store. */
 export type Endpoint = Resolver | ContentStore;
@@ -55,6 +57,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     const resolved = await from.resolve(src, { signal });
     reporter.resolved(src, resolved.name, resolved.descriptor);
     const source = await from.fetcher(resolved.name);
+    let root = resolved.descriptor;
 
     let destination;
     let tag: string | undefined;
@@ -66,9 +69,20 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       const parts = splitReference(dst);
       if (!to.pusher) throw new InvalidArgumentError("the destination resolver cannot push", { details: { dst } });
       destination = await to.pusher(parts.repository);
-      if (parts.digest !== undefined && parts.digest !== resolved.descriptor.digest) {
-        throw new InvalidArgumentError(`destination digest ${parts.digest} differs from the source's ${resolved.descriptor.digest}`, {
-          details: { dst, digest: resolved.descriptor.digest },
+      root = await registryRoot({
+        root,
+        handler,
+        signal,
+        load: (d) => readManifest(source, d, signal),
+        ...(from instanceof LocalResolver ? { store: from.store } : {}),
+      });
+      if (root.digest !== resolved.descriptor.digest) {
+        // Only one platform's image goes: the index itself is not pushed.
+        reporter.blob(resolved.descriptor, "upload", ingestRef(resolved.descriptor)).skipped("platform");
+      }
+      if (parts.digest !== undefined && parts.digest !== root.digest) {
+        throw new InvalidArgumentError(`destination digest ${parts.digest} differs from the source's ${root.digest}`, {
+          details: { dst, digest: root.digest },
         });
       }
       tag = parts.tag ?? (parts.digest === undefined ? "latest" : undefined);
@@ -92,7 +106,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       source,
       destination,
       direction: destination instanceof LocalPusher ? "download" : "upload",
-      root: resolved.descriptor,
+      root,
       ...(tag !== undefined ? { tag } : {}),
       handler,
       signal,
@@ -102,7 +116,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       skipExisting: options.skipExisting ?? true,
       nonDistributable: options.nonDistributable ?? false,
     });
-    return { root: resolved.descriptor, name: resolved.name };
+    return { root, name: resolved.name };
   });
 }
 
