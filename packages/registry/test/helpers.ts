@@ -1,4 +1,5 @@
 /** Shared helpers for the registry tests: a server per test file and small request wrappers. */
+import { InternalError } from "@ferry/core";
 import { createHash, randomBytes } from "node:crypto";
 import { createRegistry, type ListeningRegistry, type Registry, type RegistryOptions } from "../src/index.ts";
 
@@ -32,7 +33,7 @@ export function randomBlob(size: number): Buffer {
 export async function pushBlob(url: string, repo: string, data: Uint8Array): Promise<string> {
   const digest = sha256(data);
   const post = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-  if (post.status !== 202) throw new Error(`POST ${post.status}`);
+  if (post.status !== 202) throw new InternalError(`POST ${post.status}`);
   const loc = new URL(post.headers.get("location")!, url);
   loc.searchParams.set("digest", digest);
   const put = await fetch(loc, {
@@ -40,7 +41,7 @@ export async function pushBlob(url: string, repo: string, data: Uint8Array): Pro
     body: data,
     headers: { "Content-Type": "application/octet-stream" },
   });
-  if (put.status !== 201) throw new Error(`PUT ${put.status} ${await put.text()}`);
+  if (put.status !== 201) throw new InternalError(`PUT ${put.status} ${await put.text()}`);
   return digest;
 }
 
@@ -78,7 +79,7 @@ export async function pushImage(
     body: manifest,
     headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
   });
-  if (res.status !== 201) throw new Error(`manifest PUT ${res.status} ${await res.text()}`);
+  if (res.status !== 201) throw new InternalError(`manifest PUT ${res.status} ${await res.text()}`);
   return { manifest, digest, config, layers };
 }
 
