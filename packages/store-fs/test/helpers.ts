@@ -1,5 +1,4 @@
 /** Shared helpers for store-fs tests. */
-import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,13 +22,4 @@ export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<str
     return (err as FerryError).code ?? `not a ferry error: ${String(err)}`;
   }
   throw new Error("expected a rejection");
-}
-
-/** Whether an external tool is available; missing tools skip, except under CI=true. */
-export function requireTool(name: string): boolean {
-  const found = spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
-  if (!found && (process.env.CI === "true" || process.env.CI === "1")) {
-    throw new Error(`${name} is required under CI=true but is not installed`);
-  }
-  return found;
 }

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { digestOf, type ContentStore, type Descriptor, type Digest } from "@ferry/core";
 import { openFsStore, type FsStore } from "../src/index.ts";
 import { tinyImage, type TinyImage } from "./oci-image.ts";
-import { requireTool, tempDir } from "./helpers.ts";
+import { requireTools } from "@ferry/testkit";
+import { tempDir } from "./helpers.ts";
 
 const run = promisify(execFile);
 
@@ -59,7 +60,7 @@ afterEach(async () => {
   await dir.cleanup();
 });
 
-describe.runIf(requireTool("skopeo"))("skopeo interop", () => {
+describe.runIf(requireTools("skopeo"))("skopeo interop", () => {
   it("skopeo inspects and copies an image ferry wrote (oci:DIR:name)", async () => {
     const root = join(dir.path, "ferry");
     const store = await openFsStore(root);
@@ -110,7 +111,7 @@ describe.runIf(requireTool("skopeo"))("skopeo interop", () => {
   });
 });
 
-describe.runIf(requireTool("umoci"))("umoci interop", () => {
+describe.runIf(requireTools("umoci"))("umoci interop", () => {
   it("umoci lists and stats an image ferry wrote", async () => {
     const root = join(dir.path, "ferry");
     const store = await openFsStore(root);
