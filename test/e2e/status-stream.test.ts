@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryStore, pull, type StatusEvent } from "./deps.ts";
+import { LocalResolver, MemoryStore, pull, type Resolver, type RetryInfo, type StatusEvent, type TransferHooks } from "./deps.ts";
 import { collect, faultyResolver, syntheticImage } from "./fixtures.ts";
 
 const platform = [{ os: "linux", architecture: "amd64" }];
@@ -91,6 +91,42 @@ describe("status stream", () => {
     const progress = events.filter((e) => e.type === "progress");
     expect(progress[progress.length - 1]).toMatchObject({ bytesDone: img.all.reduce((n, d) => n + d.size, 0) });
     expect(progress.length).toBeLessThanOrEqual(3);
+  });
+
+  it("reports the transport's retries while resolving (operation-wide) and while reading a manifest (naming it)", async () => {
+    const src = new MemoryStore();
+    const img = await syntheticImage(src, { name: "x", platforms: platform });
+    const local = new LocalResolver(src);
+    const manifest = img.manifests[0]!;
+    const retry: RetryInfo = { attempt: 2, delayMs: 5, reason: "HTTP 503", status: 503 };
+    // A transport that had to retry once, as the registry resolver does on a 503.
+    const resolver: Resolver = {
+      async resolve(ref, options) {
+        (options as TransferHooks | undefined)?.onRetry?.(retry);
+        return local.resolve(ref, options);
+      },
+      async fetcher(name) {
+        const inner = await local.fetcher(name);
+        return {
+          fetch(d, options) {
+            if (d.digest === manifest.digest) options?.onRetry?.({ ...retry, reason: "connection reset" });
+            return inner.fetch(d, options);
+          },
+        };
+      },
+    };
+    const op = pull("x", { resolver, store: new MemoryStore() });
+    const events = collect(op);
+    await op.done;
+    const list = await events;
+    const types = list.map((e) => e.type);
+    const retries = list.filter((e) => e.type === "retrying");
+    expect(retries).toHaveLength(2);
+    expect(retries[0]).toMatchObject({ reason: "HTTP 503", status: 503, attempt: 2, delayMs: 5 });
+    expect(retries[0]).not.toHaveProperty("ref");
+    expect(types.indexOf("retrying")).toBeGreaterThan(types.indexOf("resolving"));
+    expect(types.indexOf("retrying")).toBeLessThan(types.indexOf("resolved"));
+    expect(retries[1]).toMatchObject({ reason: "connection reset", ref: `manifest-${manifest.digest}`, digest: manifest.digest });
   });
 
   it("emits on the event emitter under the type, under status, and end", async () => {

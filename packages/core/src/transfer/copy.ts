@@ -6,7 +6,7 @@ import { asResolver, LocalResolver } from "../local/local-resolver.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { PlatformMatcher, PlatformSpec } from "../platform.ts";
 import type { TransferOperation } from "../status/operation.ts";
-import type { Resolver } from "../transport.ts";
+import type { Resolver, TransferHooks } from "../transport.ts";
 import { ingestRef } from "../content-helpers/ingest-ref.ts";
 import { buildHandler, type TransferOptions } from "./options.ts";
 import { splitReference } from "./reference.ts";
@@ -54,7 +54,10 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     const to = asResolver(options.to);
 
     reporter.resolving(src);
-    const resolved = await from.resolve(src, { signal });
+    // `onRetry` goes beyond the Resolver contract's options: a transport that honours it (the
+    // registry resolver's retries of HEAD/GET manifest) reports its waits as `retrying` events.
+    const resolveOptions: { signal: AbortSignal } & TransferHooks = { signal, onRetry: (info) => reporter.retrying(info) };
+    const resolved = await from.resolve(src, resolveOptions);
     reporter.resolved(src, resolved.name, resolved.descriptor);
     const source = await from.fetcher(resolved.name);
     let root = resolved.descriptor;

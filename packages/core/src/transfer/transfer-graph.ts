@@ -16,7 +16,7 @@ import { isIndexMediaType, isManifestLike, isNonDistributable } from "../media-t
 import type { TransferDirection } from "../status/events.ts";
 import type { BlobStatus, StatusReporter } from "../status/reporter.ts";
 import { LocalPusher, type LocalPushOptions } from "../local/local-pusher.ts";
-import type { Fetcher, Pusher } from "../transport.ts";
+import type { Fetcher, Pusher, TransferHooks } from "../transport.ts";
 import { fetchSource, memorySource } from "./metered-source.ts";
 
 export interface TransferGraphOptions {
@@ -76,7 +76,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     manifestConcurrency: o.manifestConcurrency,
     blobConcurrency: o.concurrency,
     signal,
-    load: (d, s) => guard(d, () => readManifest(source, d, s)),
+    load: (d, s) => guard(d, () => readManifest(source, d, s, { onRetry: (info) => blobOf(d).retrying(info) })),
     discover: (d) => {
       if (isManifestLike(d.mediaType)) manifests.push(d);
       // A referrer walk meets its subject again: it is already finished, say nothing.
@@ -177,13 +177,13 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
 }
 
 /** Read a manifest-like document from `source`: capped at 4 MiB, size and digest checked. */
-export async function readManifest(source: Fetcher, desc: Descriptor, signal: AbortSignal): Promise<Uint8Array> {
+export async function readManifest(source: Fetcher, desc: Descriptor, signal: AbortSignal, hooks: TransferHooks = {}): Promise<Uint8Array> {
   if (desc.size > MaxManifestBytes) {
     throw new InvalidManifestError(`manifest ${desc.digest} is ${desc.size} bytes, over the ${MaxManifestBytes}-byte limit`, {
       details: { digest: desc.digest, size: desc.size },
     });
   }
-  const stream = await source.fetch(desc, { signal });
+  const stream = await source.fetch(desc, { ...hooks, signal });
   const chunks: Buffer[] = [];
   let n = 0;
   try {
