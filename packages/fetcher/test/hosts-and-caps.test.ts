@@ -341,3 +341,31 @@ describe("abort", () => {
     }
   });
 });
+
+describe("read-seeker", () => {
+  it("is lazy: no request until the first read, then a closed range from the offset asked", async () => {
+    const reg = await stub((req, res) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+      if (!m) return void res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
+      const s = Number(m[1]);
+      const e = Number(m[2]);
+      res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${blob.byteLength}` }).end(blob.subarray(s, e + 1));
+    });
+    const r = createRegistryResolver(fast);
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const rs = await f.readSeeker(blobDesc);
+      expect(rs.size).toBe(blobDesc.size);
+      await new Promise((done) => setTimeout(done, 50));
+      expect(reg.seen).toEqual([]);
+      expect(Buffer.from(await rs.read(100, 10)).equals(blob.subarray(100, 110))).toBe(true);
+      expect(reg.seen).toHaveLength(1);
+      const range = /^bytes=(\d+)-(\d+)$/.exec(reg.seen[0]!.headers.range ?? "");
+      expect(range && Number(range[1])).toBe(100);
+      expect(range && Number(range[2])).toBeLessThanOrEqual(blobDesc.size - 1);
+      await rs.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
