@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { digestOf, type Descriptor } from "@ferry/core";
+import { Readable } from "node:stream";
+import { digestOf, ingestRef, MediaTypes, writeBlob, type Descriptor } from "@ferry/core";
 import { openFsStore } from "@ferry/store-fs";
 import { runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
 
@@ -125,6 +126,43 @@ describe("ferry content", () => {
       const image: Descriptor[] = [img.root, ...img.configs, ...img.layers];
       expect(left).toEqual(new Set(image.map((d) => d.digest)));
       expect((await runCli(["content", "active", "-q", "--store", store])).stdout).toBe("");
+    });
+
+    it("keeps unnamed referrers of a reachable manifest (and what they reach), removes those of an unreachable one", async () => {
+      const store = join(tmp.dir, "s5");
+      const img = await seedImage(reg.host, "prune/ref:1", join(tmp.dir, "prune-ref-layout"), { layers: 1, layerSize: 20_000 });
+      expect((await runCli(["pull", img.reference, "-q", "--store", store])).code).toBe(0);
+      const fs = await openFsStore(store);
+      const put = async (mediaType: string, data: Buffer): Promise<Descriptor> => {
+        const d: Descriptor = { mediaType, digest: digestOf(data), size: data.length };
+        await writeBlob(fs, ingestRef(d), Readable.from([data]), d);
+        return d;
+      };
+      const artifact = async (subject: Descriptor, text: string): Promise<{ manifest: Descriptor; blob: Descriptor }> => {
+        const empty = await put(MediaTypes.OciEmpty, Buffer.from("{}"));
+        const blob = await put("text/plain", Buffer.from(text));
+        const doc = {
+          schemaVersion: 2,
+          mediaType: MediaTypes.OciManifest,
+          artifactType: "application/spdx+json",
+          config: { mediaType: empty.mediaType, digest: empty.digest, size: empty.size },
+          layers: [{ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }],
+          subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        };
+        return { manifest: await put(MediaTypes.OciManifest, Buffer.from(JSON.stringify(doc))), blob };
+      };
+      // An SBOM of the pulled image, a signature of that SBOM, and an SBOM of something absent.
+      const sbom = await artifact(img.root, "sbom of the image");
+      const sig = await artifact(sbom.manifest, "signature of the sbom");
+      const orphan = await artifact({ mediaType: MediaTypes.OciManifest, digest: digestOf("gone"), size: 4 }, "sbom of nothing");
+
+      await new Promise((r) => setTimeout(r, 20));
+      const pruned = await runCli(["content", "prune", "--json", "--blob-age", "0", "--store", store]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const removed = pruned.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { digest?: string }).digest);
+      expect(new Set(removed)).toEqual(new Set([orphan.manifest.digest, orphan.blob.digest]));
+      const left = new Set((await runCli(["content", "ls", "-q", "--store", store])).stdout.trim().split("\n"));
+      for (const d of [sbom.manifest, sbom.blob, sig.manifest, sig.blob, img.root, ...img.layers]) expect(left.has(d.digest)).toBe(true);
     });
   });
 });

@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   isAlreadyExists,
   isManifestLike,
+  LocalResolver,
   NotFoundError,
   openWriter,
   parseDigest,
@@ -195,7 +196,8 @@ export const pruneCommand: Command = {
   usage: "content prune [--ingest-age D] [--blob-age D] [--dry-run] [--store DIR]",
   description:
     "Removes ingests untouched for longer than --ingest-age (a live writer's ingest is never removed), then blobs\n" +
-    "not reachable from any name of the store (names → indexes → manifests → configs and layers) and older than\n" +
+    "not reachable from any name of the store (names → indexes → manifests → configs and layers, and from a\n" +
+    "manifest to the manifests whose subject it is: signatures, SBOMs) and older than\n" +
     "--blob-age (the grace period protects blobs of a pull in progress, which records its name last).",
   options: {
     ...storeOption,
@@ -252,14 +254,20 @@ export const pruneCommand: Command = {
   },
 };
 
-/** Every digest reachable from the store's names; manifests missing from the store end the walk there. */
+/**
+ * Every digest reachable from the store's names, and from each reached manifest to the manifests
+ * whose `subject` it is (signatures, SBOMs pulled with `referrers` have no name of their own);
+ * manifests missing from the store end the walk there.
+ */
 async function reachableDigests(store: FsStore): Promise<Set<string>> {
   const seen = new Set<string>();
+  const referrers = await new LocalResolver(store).referrersBySubject();
   const queue: Descriptor[] = (await store.listNames()).map((n) => n.descriptor);
   while (queue.length > 0) {
     const d = queue.pop() as Descriptor;
     if (seen.has(d.digest)) continue;
     seen.add(d.digest);
+    queue.push(...(referrers.get(d.digest) ?? []));
     if (!isManifestLike(d.mediaType)) continue;
     let bytes: Uint8Array;
     try {

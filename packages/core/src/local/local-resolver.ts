@@ -40,32 +40,44 @@ export class LocalResolver implements Resolver {
    * this reads every committed blob small enough to be a manifest: O(store), meant for layouts.
    */
   async referrers(_name: string, digest: Digest, options: { signal?: AbortSignal; artifactType?: string } = {}): Promise<Descriptor[]> {
+    return (await this.referrersBySubject(options)).get(digest) ?? [];
+  }
+
+  /**
+   * Every manifest in the store that has a `subject`, grouped by the subject's digest: one scan of
+   * the store's small blobs (what a walk from names misses: signatures and SBOMs stored without a
+   * name of their own). `artifactType` keeps only that type.
+   */
+  async referrersBySubject(options: { signal?: AbortSignal; artifactType?: string } = {}): Promise<Map<Digest, Descriptor[]>> {
     const candidates: Array<{ digest: Digest; size: number }> = [];
     await this.store.walk((info) => {
-      if (info.size <= MaxManifestBytes && info.digest !== digest) candidates.push({ digest: info.digest, size: info.size });
+      if (info.size <= MaxManifestBytes) candidates.push({ digest: info.digest, size: info.size });
     });
-    const out: Descriptor[] = [];
+    const out = new Map<Digest, Descriptor[]>();
     for (const c of candidates) {
       throwIfAborted(options.signal);
       const bytes = await readBlob(this.store, c, { signal: options.signal, maxSize: MaxManifestBytes });
       // Cheap pre-check before parsing: most blobs are configs or layers.
-      if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(digest)) continue;
-      let doc: { mediaType?: unknown; artifactType?: unknown; subject?: { digest?: unknown }; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
+      if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('"subject"')) continue;
+      let doc: { artifactType?: unknown; subject?: { digest?: unknown }; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
       try {
         doc = JSON.parse(new TextDecoder().decode(bytes)) as typeof doc;
       } catch {
         continue;
       }
-      if (doc.subject?.digest !== digest) continue;
+      const subject = doc.subject?.digest;
+      if (typeof subject !== "string" || !isDigest(subject) || subject === c.digest) continue;
       const artifactType = typeof doc.artifactType === "string" ? doc.artifactType : typeof doc.config?.mediaType === "string" ? doc.config.mediaType : undefined;
       if (options.artifactType && artifactType !== options.artifactType) continue;
-      out.push({
+      const list = out.get(subject) ?? [];
+      list.push({
         mediaType: sniffMediaType(bytes),
         digest: c.digest,
         size: c.size,
         ...(artifactType ? { artifactType } : {}),
         ...(doc.annotations ? { annotations: doc.annotations } : {}),
       });
+      out.set(subject, list);
     }
     return out;
   }
