@@ -64,6 +64,10 @@ export class Authenticator {
     return this.#o.token?.service ?? "ferry-registry";
   }
 
+  get #refreshAudience(): string {
+    return `${this.#service}#refresh`;
+  }
+
   #granted(user: string | undefined, access: Access): string[] {
     if (this.#o.authorize !== undefined) return this.#o.authorize(user, access);
     if (user !== undefined) return access.actions;
@@ -131,10 +135,15 @@ export class Authenticator {
     }
   }
 
-  /** The token endpoint: `GET ?service=&scope=…` (Basic optional) or `POST` form `grant_type=password`. */
+  /**
+   * The token endpoint: `GET ?service=&scope=…` (Basic optional; `offline_token=true` adds a
+   * refresh token) or an OAuth2 `POST` form with `grant_type=password` or `refresh_token`
+   * (`access_type=offline` adds a refresh token).
+   */
   async issue(ctx: RequestContext): Promise<void> {
     let params = ctx.url.searchParams;
     let user: string | undefined;
+    let offline: string | undefined;
     if (ctx.method === "POST") {
       const chunks: Buffer[] = [];
       let n = 0;
@@ -144,16 +153,27 @@ export class Authenticator {
         chunks.push(c);
       }
       params = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
-      if (params.get("grant_type") === "password") {
+      const grant = params.get("grant_type");
+      if (grant === "password") {
         const name = params.get("username") ?? "";
         const want = Object.hasOwn(this.#o.users, name) ? this.#o.users[name] : undefined;
         if (want === undefined || !sameSecret(params.get("password") ?? "", want)) {
           throw new OciHttpError("UNAUTHORIZED", "invalid credentials");
         }
         user = name;
+      } else if (grant === "refresh_token") {
+        // Refresh tokens are signed like access tokens but for another audience, so neither can
+        // stand in for the other.
+        const claims = verifyToken(params.get("refresh_token") ?? "", this.#secret, this.#refreshAudience);
+        if (claims === undefined || !Object.hasOwn(this.#o.users, claims.sub)) {
+          throw new OciHttpError("UNAUTHORIZED", "invalid refresh token");
+        }
+        user = claims.sub;
       } else {
-        throw new OciHttpError("UNSUPPORTED", "only grant_type=password is supported", { status: 400 });
+        throw new OciHttpError("UNSUPPORTED", "grant_type must be password or refresh_token", { status: 400 });
       }
+      // OAuth2 clients ask for a refresh token with access_type=offline.
+      if (params.get("access_type") === "offline" && user !== undefined) offline = user;
     } else {
       const basic = this.#checkBasic(ctx);
       if (basic.bad) {
@@ -162,6 +182,7 @@ export class Authenticator {
         });
       }
       user = basic.user;
+      if ((params.get("offline_token") === "true" || params.get("access_type") === "offline") && user !== undefined) offline = user;
     }
     const access: Access[] = [];
     for (const raw of params.getAll("scope").flatMap((s) => s.split(" "))) {
@@ -186,12 +207,19 @@ export class Authenticator {
       this.#secret,
     );
     this.stats.tokensIssued++;
-    await sendJson(ctx, 200, {
+    const body: Record<string, unknown> = {
       token,
       access_token: token,
       expires_in: expiresIn,
       issued_at: new Date(now * 1000).toISOString(),
-    });
+    };
+    if (offline !== undefined) {
+      body.refresh_token = signToken(
+        { iss: this.#o.token?.issuer ?? "ferry", sub: offline, aud: this.#refreshAudience, iat: now, nbf: now, exp: now + 30 * 86400, jti: newTokenId(), access: [] },
+        this.#secret,
+      );
+    }
+    await sendJson(ctx, 200, body);
   }
 }
 

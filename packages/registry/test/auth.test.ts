@@ -117,6 +117,32 @@ describe("Bearer auth with the built-in token endpoint", () => {
     expect(wrong.status).toBe(401);
   });
 
+  it("issues refresh tokens for offline access and exchanges them; a refresh token is no access token", async () => {
+    const res = await fetch(`${r.url}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "password", username: "alice", password: "secret", service: "test-registry", scope: "repository:team/app:pull", access_type: "offline" }),
+    });
+    const { refresh_token } = (await res.json()) as { refresh_token?: string };
+    expect(refresh_token).toBeTruthy();
+    const misuse = await fetch(`${r.url}/v2/team/app/tags/list`, { headers: { Authorization: `Bearer ${refresh_token}` } });
+    expect(misuse.status).toBe(401);
+    const again = await fetch(`${r.url}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refresh_token!, service: "test-registry", scope: "repository:team/app:pull,push" }),
+    });
+    expect(again.status).toBe(200);
+    const { access_token } = (await again.json()) as { access_token: string };
+    const push = await fetch(`${r.url}/v2/team/app/blobs/uploads/`, { method: "POST", headers: { Authorization: `Bearer ${access_token}` } });
+    expect(push.status).toBe(202);
+    const bogus = await fetch(`${r.url}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: access_token, service: "test-registry" }),
+    });
+    expect(bogus.status).toBe(401);
+    const basicOffline = await fetch(`${r.url}/token?service=test-registry&offline_token=true`, { headers: { Authorization: basic("alice", "secret") } });
+    expect(((await basicOffline.json()) as { refresh_token?: string }).refresh_token).toBeTruthy();
+  });
+
   it("accepts POST grant_type=password", async () => {
     const res = await fetch(`${r.url}/token`, {
       method: "POST",

@@ -24,20 +24,23 @@ afterAll(async () => rm(work, { recursive: true, force: true }));
 
 const users = { ferry: "s3cret" };
 
-describe.each<[string, RegistryOptions["auth"]]>([
-  ["anonymous", undefined],
-  ["Basic", { users }],
-  ["Bearer", { users, scheme: "bearer", token: { expiresInSec: 60 } }],
-])("ferry client against the ferry registry (%s)", (label, auth) => {
+describe.each<[string, RegistryOptions["auth"], boolean]>([
+  ["anonymous", undefined, false],
+  ["Basic", { users }, false],
+  ["Bearer", { users, scheme: "bearer", token: { expiresInSec: 60 } }, false],
+  ["Bearer-oauth2", { users, scheme: "bearer", token: { expiresInSec: 60 } }, true],
+])("ferry client against the ferry registry (%s)", (label, auth, passwordGrant) => {
   let r: Running;
   beforeAll(async () => {
-    r = await startRegistry(auth === undefined ? {} : { auth });
+    // For the OAuth2 case the GET token route is closed, so only a POST grant can succeed.
+    const faults = passwordGrant ? [{ method: "GET", path: "^/token", status: 405 }] : [];
+    r = await startRegistry(auth === undefined ? { faults } : { auth, faults });
   });
   afterAll(async () => r.close());
 
   it("pushes an index from an OCI layout and pulls it back with identical digests", async () => {
     const credentials = auth === undefined ? {} : { [r.server.host]: { username: "ferry", password: "s3cret" } };
-    const resolver = createRegistryResolver({ authorizer: createAuthorizer({ credentials }) });
+    const resolver = createRegistryResolver({ authorizer: createAuthorizer({ credentials, passwordGrant }) });
     const src = await openFsStore(layout.dir);
     const ref = `${r.server.host}/client/${label.toLowerCase()}:v1`;
     const pushed = await push(ref, { store: src, name: layout.name, resolver }).done;
@@ -50,6 +53,6 @@ describe.each<[string, RegistryOptions["auth"]]>([
       const info = await dst.info(d.digest);
       expect(info.size).toBe(d.size);
     }
-    if (label === "Bearer") expect(r.registry.authStats!.tokensIssued).toBeGreaterThan(0);
+    if (label.startsWith("Bearer")) expect(r.registry.authStats!.tokensIssued).toBeGreaterThan(0);
   });
 });
