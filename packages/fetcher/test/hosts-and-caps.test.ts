@@ -7,7 +7,7 @@ import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
 import { Readable } from "node:stream";
 import { createMemoryStore } from "@ferry/store-memory";
 import { createRegistryResolver, fetchToStore } from "../src/index.ts";
-import { stubsPerTest } from "./stub-server.ts";
+import { rangeHandler, stubsPerTest } from "./stub-server.ts";
 
 const stub = stubsPerTest();
 
@@ -310,13 +310,10 @@ describe("abort", () => {
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i, i);
     const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(big), size: big.byteLength };
     const ranges: string[] = [];
+    const serve = rangeHandler(big);
     const reg = await stub((req, res) => {
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
-      if (!m) return void res.writeHead(200, { "content-length": big.byteLength }).end(big);
-      const s = Number(m[1]);
-      const e = Number(m[2]);
-      ranges.push(`${s}-${e}`);
-      res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${big.byteLength}` }).end(big.subarray(s, e + 1));
+      if (req.headers.range) ranges.push(req.headers.range.slice("bytes=".length));
+      serve(req, res);
     });
     const r = createRegistryResolver({ ...fast, parallelRangeThreshold: 0, rangeChunkSize: 64 * 1024, parallelRanges: 2 });
     try {
@@ -344,13 +341,7 @@ describe("abort", () => {
 
 describe("read-seeker", () => {
   it("is lazy: no request until the first read, then a closed range from the offset asked", async () => {
-    const reg = await stub((req, res) => {
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
-      if (!m) return void res.writeHead(200, { "content-length": blob.byteLength }).end(blob);
-      const s = Number(m[1]);
-      const e = Number(m[2]);
-      res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${blob.byteLength}` }).end(blob.subarray(s, e + 1));
-    });
+    const reg = await stub(rangeHandler(blob));
     const r = createRegistryResolver(fast);
     try {
       const f = await r.fetcher(`${reg.host}/r`);

@@ -54,3 +54,14 @@ export function stubsPerTest(): (handler: Parameters<typeof startStub>[0]) => Pr
     return s;
   };
 }
+
+/** A handler serving `data` as a blob that honours closed `Range: bytes=s-e` requests (206). */
+export function rangeHandler(data: Uint8Array): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+    if (!m) return void res.writeHead(200, { "content-length": data.byteLength }).end(data);
+    const s = Number(m[1]);
+    const e = Math.min(Number(m[2]), data.byteLength - 1);
+    res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${data.byteLength}` }).end(data.subarray(s, e + 1));
+  };
+}
