@@ -154,3 +154,20 @@ describe("Bearer auth with the built-in token endpoint", () => {
     expect(probe.status).toBe(200);
   });
 });
+
+describe("Bearer token expiry", () => {
+  it("refuses an expired token with invalid_token", async () => {
+    const r = await startRegistry({ auth: { scheme: "bearer", users: { u: "p" }, token: { expiresInSec: 1 } } });
+    try {
+      const res = await fetch(`${r.url}/token?service=ferry-registry&scope=repository:x:pull`, { headers: { Authorization: basic("u", "p") } });
+      const { token } = (await res.json()) as { token: string };
+      expect((await fetch(`${r.url}/v2/`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const late = await fetch(`${r.url}/v2/`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(late.status).toBe(401);
+      expect(late.headers.get("www-authenticate")).toContain('error="invalid_token"');
+    } finally {
+      await r.close();
+    }
+  });
+});
