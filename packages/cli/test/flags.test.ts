@@ -1,0 +1,81 @@
+/** Flags and entry points the other CLI tests do not exercise: --concurrency, --insecure, `pnpm ferry`. */
+import { lookup } from "node:dns/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, seedImage, spawnShell, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+
+let reg: LocalRegistry;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let img: SeededImage;
+beforeAll(async () => {
+  reg = await startLocalRegistry();
+  tmp = await tempDir();
+  img = await seedImage(reg.host, "flags/app:1", join(tmp.dir, "layout"), { layers: 3, layerSize: 200_000, platforms: ["linux/amd64", "linux/arm64"] });
+});
+afterAll(async () => {
+  await reg.stop();
+  await tmp.remove();
+});
+
+type Event = { type: string; ref?: string; kind?: string };
+
+describe("--concurrency N", () => {
+  it("1 moves one config or layer at a time: no blob starts before the previous one is done", async () => {
+    const r = await runCli(["pull", img.reference, "--all-platforms", "--concurrency", "1", "--store", join(tmp.dir, "c1"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Event);
+    const active = new Set<string>();
+    let peak = 0;
+    let started = 0;
+    for (const e of events) {
+      if (e.kind !== "layer" && e.kind !== "config") continue;
+      if (e.type === "downloading" || e.type === "resumed" || e.type === "committing") {
+        if (!active.has(e.ref as string)) started++;
+        active.add(e.ref as string);
+      }
+      peak = Math.max(peak, active.size);
+      if (e.type === "done") active.delete(e.ref as string);
+    }
+    // 2 platforms × (config + 3 layers), each seen moving.
+    expect(started).toBe(8);
+    expect(peak).toBe(1);
+  });
+});
+
+describe("--insecure HOST", () => {
+  // A name for this machine that is not a loopback name (so https is the default) but resolves
+  // to 127.0.0.1, where the test registry listens.
+  const name = hostname();
+  let usable = false;
+  beforeAll(async () => {
+    const isLoopbackName = name === "localhost" || name.endsWith(".localhost") || /^127\./.test(name);
+    usable = !isLoopbackName && (await lookup(name, { family: 4 }).then((a) => a.address === "127.0.0.1", () => false));
+  });
+
+  it("talks plain HTTP to a non-loopback host only when named with --insecure", async (ctx) => {
+    if (!usable) ctx.skip();
+    const host = `${name}:${reg.host.split(":")[1]}`;
+    const ref = `${host}/flags/app:1`;
+    const tls = await runCli(["resolve", "-q", ref]);
+    // https to a plain-HTTP server: the handshake fails (a network error, exit 5).
+    expect(tls.code, tls.stderr).toBe(5);
+    const plain = await runCli(["resolve", "-q", ref, "--insecure", host]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toBe(`${img.root.digest}\n`);
+    const pulled = await runCli(["pull", ref, "-q", "--insecure", host, "--store", join(tmp.dir, "insecure")]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toBe(`${img.root.digest}\n`);
+  });
+});
+
+describe("pnpm ferry", () => {
+  it("runs the workspace CLI from the repository root", async () => {
+    const r = await spawnShell("pnpm", ["-s", "ferry", "resolve", "-q", img.reference], { cwd: repoRoot });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${img.root.digest}\n`);
+  });
+});
