@@ -193,6 +193,8 @@ export class Authenticator {
     }
     const now = Math.floor(Date.now() / 1000);
     const expiresIn = this.#o.token?.expiresInSec ?? 300;
+    // Round the expiry up to the next whole second: a token must live at least `expiresIn`.
+    const exp = Math.ceil(Date.now() / 1000) + expiresIn;
     const token = signToken(
       {
         iss: this.#o.token?.issuer ?? "ferry",
@@ -200,7 +202,7 @@ export class Authenticator {
         aud: this.#service,
         iat: now,
         nbf: now,
-        exp: now + expiresIn,
+        exp,
         jti: newTokenId(),
         access,
       },
