@@ -129,6 +129,19 @@ describe("status stream", () => {
     expect(retries[1]).toMatchObject({ reason: "connection reset", ref: `manifest-${manifest.digest}`, digest: manifest.digest });
   });
 
+  it("is multicast: two subscribers see the same events of one run (resolved once)", async () => {
+    const src = new MemoryStore();
+    await syntheticImage(src, { name: "x", platforms: platform });
+    const local = new LocalResolver(src);
+    let resolves = 0;
+    const resolver: Resolver = { resolve: (r, o) => (resolves++, local.resolve(r, o)), fetcher: (n) => local.fetcher(n) };
+    const op = pull("x", { resolver, store: new MemoryStore(), throttleMs: 0 });
+    const [a, b] = await Promise.all([collect(op), collect(op), op.done]);
+    expect(resolves).toBe(1);
+    expect(a.length).toBeGreaterThan(5);
+    expect(b).toEqual(a);
+  });
+
   it("emits on the event emitter under the type, under status, and end", async () => {
     const src = new MemoryStore();
     await syntheticImage(src, { name: "x", platforms: platform });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { active, ingestRef, MediaTypes, MemoryStore, NetworkError, pull, type StatusEvent } from "./deps.ts";
+import { active, ingestRef, MaxManifestBytes, MediaTypes, MemoryStore, NetworkError, pull, type StatusEvent } from "./deps.ts";
 import { collect, faultyResolver, present, put, syntheticImage, type FaultPlan } from "./fixtures.ts";
 
 const platform = [{ os: "linux", architecture: "amd64" }];
@@ -115,6 +115,22 @@ describe("failure, cancellation and resume", () => {
       expect(last[0]).toMatchObject({ code: "Aborted" });
       expect((await active(dst)).find((s) => s.digest === l0.digest)?.offset).toBe(16384);
     }
+  });
+
+  it("a manifest over the 4 MiB cap is refused before it is read", async () => {
+    const src = new MemoryStore();
+    const index = await put(
+      src,
+      MediaTypes.OciIndex,
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [{ mediaType: MediaTypes.OciManifest, digest: `sha256:${"a".repeat(64)}`, size: MaxManifestBytes + 1 }] })),
+    );
+    await src.setName("huge", index);
+    const calls: FaultPlan["calls"] = [];
+    const op = pull("huge", { resolver: faultyResolver(src, { calls }), store: new MemoryStore(), platform: "all" });
+    const events = collect(op);
+    await expect(op.done).rejects.toMatchObject({ code: "InvalidManifest", details: { size: MaxManifestBytes + 1 } });
+    expect((await events).find((e) => e.type === "error")).toMatchObject({ ref: `manifest-sha256:${"a".repeat(64)}` });
+    expect(calls.map((c) => c.digest)).toEqual([index.digest]);
   });
 
   it("an invalid manifest fails the pull with InvalidManifest naming it", async () => {

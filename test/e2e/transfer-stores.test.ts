@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
+import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
 import { collect, present, put, syntheticImage } from "./fixtures.ts";
 
 const dirs: string[] = [];
@@ -109,6 +109,19 @@ describe("copy between stores", () => {
     const all = new MemoryStore();
     await pull("x", { resolver: a, store: all, platform: "all" }).done;
     expect((await present(all, img.all)).size).toBe(img.all.length);
+
+    // A custom matcher with its own preference order (arm64 before amd64), and a bare predicate.
+    const custom = new MemoryStore();
+    const prefer = ["arm64", "amd64"];
+    await pull("x", {
+      resolver: a,
+      store: custom,
+      platform: { match: (p: Platform) => prefer.includes(p.architecture), less: (x: Platform, y: Platform) => prefer.indexOf(x.architecture) < prefer.indexOf(y.architecture) },
+    }).done;
+    expect([...(await present(custom, img.manifests))]).toEqual([img.manifests[1]!.digest]);
+    const predicate = new MemoryStore();
+    await pull("x", { resolver: a, store: predicate, platform: (p) => p.architecture === "amd64" }).done;
+    expect([...(await present(predicate, img.manifests))]).toEqual([img.manifests[0]!.digest]);
   });
 
   it("skips a sub-graph the destination already has", async () => {

@@ -4,7 +4,7 @@ import { digestOf } from "../digest.ts";
 import { MediaTypes } from "../media-types.ts";
 import { platformMatcher } from "../platform.ts";
 import type { SkipReason } from "../status/events.ts";
-import { filterChildren, handlers, type Handler, type WalkContext } from "./handler.ts";
+import { byMediaType, filterChildren, handlers, type Handler, type WalkContext } from "./handler.ts";
 import { filterPlatforms, limitManifests, selectPlatform } from "./platform-filter.ts";
 
 const index: Descriptor = { mediaType: MediaTypes.OciIndex, digest: digestOf("i"), size: 1 };
@@ -49,6 +49,28 @@ describe("platform handlers", () => {
     const manifest: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf("m"), size: 1 };
     const out = await selectPlatform(kids, platformMatcher("linux/s390x"))(manifest, ctx());
     expect(out).toHaveLength(4);
+  });
+
+  it("byMediaType picks a handler by the descriptor's media type, else the fallback, else no children", async () => {
+    const layer: Descriptor = { mediaType: MediaTypes.OciLayerGzip, digest: digestOf("l"), size: 1 };
+    const onlyAmd: Handler = async () => [amd64];
+    const h = byMediaType({ [MediaTypes.OciIndex]: kids, [MediaTypes.OciManifest]: onlyAmd });
+    expect(await h(index, ctx())).toEqual([amd64, armv7, arm64, attestation]);
+    expect(await h(amd64, ctx())).toEqual([amd64]);
+    expect(await h(layer, ctx())).toEqual([]);
+    expect(await byMediaType({}, onlyAmd)(layer, ctx())).toEqual([amd64]);
+  });
+
+  it("a custom matcher object decides the match and the preference order", async () => {
+    // Prefers arm over amd64, rejects arm64.
+    const order = ["arm", "amd64"];
+    const custom = {
+      match: (p: Platform) => order.includes(p.architecture),
+      less: (a: Platform, b: Platform) => order.indexOf(a.architecture) < order.indexOf(b.architecture),
+    };
+    const c = ctx();
+    expect(await selectPlatform(kids, custom)(index, c)).toEqual([armv7, attestation]);
+    expect(c.skipped).toEqual([[arm64.digest, "platform"], [amd64.digest, "limit"]]);
   });
 
   it("composes: handlers concatenates, filterChildren drops with a reason", async () => {

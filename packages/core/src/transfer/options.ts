@@ -1,6 +1,6 @@
 import { childrenHandler } from "../graph/children-handler.ts";
 import type { Handler } from "../graph/handler.ts";
-import { filterPlatforms, limitManifests } from "../graph/platform-filter.ts";
+import { filterPlatforms, limitManifests, type PlatformComparer } from "../graph/platform-filter.ts";
 import { type PlatformMatcher, type PlatformSpec, platformMatcher } from "../platform.ts";
 
 /** Options every transfer operation (pull, push, copy) takes. */
@@ -13,10 +13,11 @@ export interface TransferOptions {
   manifestConcurrency?: number;
   /**
    * Which platforms of an index to transfer: a specifier (`"linux/arm64"`), a list in preference
-   * order, a predicate, a matcher, or `"all"`. Default: `"all"` for push and copy, the host
-   * platform for pull.
+   * order, a predicate, a matcher (`platformMatcher(…)`, or any `{ match, less? }`: `less` gives
+   * the preference order, else the index order), or `"all"`. Default: `"all"` for push and copy,
+   * the host platform for pull.
    */
-  platform?: PlatformSpec | PlatformMatcher;
+  platform?: PlatformSpec | PlatformMatcher | PlatformComparer;
   /**
    * How many platform manifests of each index to keep (the best ones first); 0 keeps every
    * match. Default 1 when `platform` is not `"all"` (pick the single best), else 0.
@@ -41,8 +42,8 @@ export interface TransferOptions {
   handler?: (base: Handler) => Handler;
 }
 
-function isMatcher(v: unknown): v is PlatformMatcher {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as PlatformMatcher).match === "function";
+function isMatcher(v: unknown): v is PlatformComparer {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as PlatformComparer).match === "function";
 }
 
 /** Compose the handler for the given options. */
