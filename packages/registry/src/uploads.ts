@@ -255,8 +255,7 @@ export class UploadManager {
       return await openWriter(unbound, { ref, signal: wait });
     } catch (err) {
       if (hasCode(err, "Aborted") && !signal.aborted) {
-        throw new OciHttpError("TOOMANYREQUESTS", "upload session is busy in another server", {
-          status: 503,
+        throw new OciHttpError("UNAVAILABLE", "upload session is busy in another server", {
           headers: { "Retry-After": "1" },
           cause: err,
         });
