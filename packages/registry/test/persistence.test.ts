@@ -81,6 +81,19 @@ describe.each([
     expect(cat.repositories).toEqual(["shared"]);
   });
 
+  it("answers 503 with Retry-After when another server keeps the session's writer past lockWaitMs", async () => {
+    const a = await start({ writerIdleMs: 10_000 });
+    const b = await start({ lockWaitMs: 100 });
+    const post = await fetch(`${a.url}/v2/busy/blobs/uploads/`, { method: "POST" });
+    const path = post.headers.get("location")!;
+    const res = await fetch(`${b.url}${path}`, { method: "PATCH", body: "x" });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(await errorCode(res)).toBe("UNAVAILABLE");
+    // The holder goes on undisturbed.
+    expect((await fetch(`${a.url}${path}`, { method: "PATCH", body: "y" })).status).toBe(202);
+  });
+
   it("persists tags, links and referrers across restarts; cancelled sessions leave nothing", async () => {
     const a = await start();
     const img = await pushImage(a.url, "keep/me", "v1");
