@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { digestOf, type Descriptor } from "@ferry/core";
 import { openFsStore } from "@ferry/store-fs";
-import { requireTools } from "@ferry/testkit";
+import { describeWithRegistry, requireTools } from "@ferry/testkit";
 import { binPath, runCli, seedImage, spawnShell, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
 
 /** Exactly what docs/cli.md shows. */
@@ -19,6 +19,48 @@ ferry fetch "$REF" \\
   | xargs -I{} -P4 sh -c "{}"
 ferry fetch "$REF" | ferry content ingest --ref manifest --expected-digest "$(ferry resolve -q "$REF")"
 `;
+
+/** A directory holding `ferry` (a link to the bin), to put on PATH as an installed bin would be. */
+async function ferryOnPath(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await mkdir(bin);
+  await symlink(binPath, join(bin, "ferry"));
+  return bin;
+}
+
+/** The digests the pipeline must leave in `work`'s ./.content: manifest, config, layers. */
+async function expectPulled(work: string, img: SeededImage): Promise<void> {
+  const have = new Set((await runCli(["content", "ls", "-q"], { cwd: work })).stdout.trim().split("\n"));
+  const image = img.images[0];
+  const want = [image?.manifest, image?.config, ...(image?.layers ?? [])].map((d) => (d as Descriptor).digest);
+  expect(have).toEqual(new Set(want));
+  for (const d of want) {
+    const p = (await runCli(["content", "path", d], { cwd: work })).stdout.trim();
+    expect(digestOf(await readFile(p))).toBe(d);
+  }
+}
+
+describeWithRegistry(
+  "fetch | jq | xargs -P ingest against the real docker-registry",
+  (ctx) => {
+    it("pulls config, layers and manifest into ./.content", async () => {
+      const tmp = await tempDir();
+      try {
+        const img = await seedImage(ctx.registry.host, "dist/real:1", join(tmp.dir, "layout"), { layers: 3, layerSize: 128 * 1024 });
+        const env = { ...process.env, PATH: `${await ferryOnPath(tmp.dir)}:${process.env.PATH ?? ""}`, REF: img.reference };
+        const work = join(tmp.dir, "work");
+        await mkdir(work);
+        const r = await spawnShell("bash", ["-c", PIPELINE], { cwd: work, env });
+        expect(r.code, r.stderr).toBe(0);
+        await expectPulled(work, img);
+        expect((await runCli(["content", "active", "-q"], { cwd: work })).stdout).toBe("");
+      } finally {
+        await tmp.remove();
+      }
+    });
+  },
+  { tools: ["bash", "jq", "xargs"] },
+);
 
 describe.runIf(requireTools("bash", "jq", "xargs"))("fetch | jq | xargs -P ingest", () => {
   let reg: LocalRegistry;
@@ -30,11 +72,7 @@ describe.runIf(requireTools("bash", "jq", "xargs"))("fetch | jq | xargs -P inges
     reg = await startLocalRegistry();
     tmp = await tempDir();
     img = await seedImage(reg.host, "dist/app:1", join(tmp.dir, "layout"), { layers: 3, layerSize: 256 * 1024 });
-    // `ferry` on PATH, as an installed bin would be.
-    const bin = join(tmp.dir, "bin");
-    await mkdir(bin);
-    await symlink(binPath, join(bin, "ferry"));
-    env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, REF: img.reference };
+    env = { ...process.env, PATH: `${await ferryOnPath(tmp.dir)}:${process.env.PATH ?? ""}`, REF: img.reference };
   });
   afterAll(async () => {
     await reg.stop();
@@ -59,14 +97,7 @@ describe.runIf(requireTools("bash", "jq", "xargs"))("fetch | jq | xargs -P inges
     const r = await spawnShell("bash", ["-c", PIPELINE], { cwd: work, env });
     expect(r.code, r.stderr).toBe(0);
 
-    const have = new Set((await runCli(["content", "ls", "-q"], { cwd: work })).stdout.trim().split("\n"));
-    const image = img.images[0];
-    const want = [image?.manifest, image?.config, ...(image?.layers ?? [])].map((d) => (d as Descriptor).digest);
-    expect(have).toEqual(new Set(want));
-    for (const d of want) {
-      const p = (await runCli(["content", "path", d], { cwd: work })).stdout.trim();
-      expect(digestOf(await readFile(p))).toBe(d);
-    }
+    await expectPulled(work, img);
     // The resumed ingest committed; only the unrelated one is left.
     expect((await runCli(["content", "active", "-q"], { cwd: work })).stdout).toBe("unrelated\n");
   });

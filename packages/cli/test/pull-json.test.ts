@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { digestOf, isDigest, type Descriptor, type StatusEvent } from "@ferry/core";
+import { describeWithRegistry } from "@ferry/testkit";
 import { runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
 
 const blobEventTypes = new Set(["waiting", "exists", "skipped", "downloading", "uploading", "resumed", "committing", "done", "mounted"]);
@@ -65,62 +66,85 @@ function parseLines(stdout: string): Array<Record<string, unknown>> {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * Checks a `pull --json` output of every platform of `img` into `store`: only known event types in
+ * the documented order, well-formed blob events, each blob done once with its size, offsets never
+ * going back, totals equal to the image, and the bytes in the store.
+ */
+async function expectConsistentPull(stdout: string, img: SeededImage, store: string): Promise<void> {
+  const lines = parseLines(stdout);
+  const events = lines.slice(0, -1) as unknown as StatusEvent[];
+  const result = lines.at(-1) as { type: string; root: Descriptor; name: string; totals: { bytesDone: number; bytesTotal: number; blobsDone: number } };
+
+  // Envelope: known types only, in the documented order.
+  for (const e of events) expect(blobEventTypes.has(e.type) || otherTypes.has(e.type), e.type).toBe(true);
+  expect(events[0]?.type).toBe("resolving");
+  expect(events[1]).toMatchObject({ type: "resolved", reference: img.reference, descriptor: { digest: img.root.digest } });
+  expect(result.type).toBe("result");
+  expect(result.root.digest).toBe(img.root.digest);
+
+  // Every blob event is well formed.
+  const blobs = events.filter((e) => blobEventTypes.has(e.type)) as Array<StatusEvent & { ref: string; digest: string; kind: string; total: number; time: number }>;
+  for (const e of blobs) {
+    expect(isDigest(e.digest)).toBe(true);
+    expect(e.ref.endsWith(e.digest)).toBe(true);
+    expect(["index", "manifest", "config", "layer", "blob"]).toContain(e.kind);
+    expect(Number.isSafeInteger(e.total) && e.total >= 0).toBe(true);
+    expect(typeof e.time).toBe("number");
+  }
+
+  // Each blob of the image is done exactly once, with its real size.
+  const expected = new Map<string, number>([[img.root.digest, img.root.size]]);
+  for (const d of [...img.manifests, ...img.configs, ...img.layers]) expected.set(d.digest, d.size);
+  const done = blobs.filter((e) => e.type === "done");
+  expect(new Set(done.map((e) => e.digest))).toEqual(new Set(expected.keys()));
+  expect(done).toHaveLength(expected.size);
+  for (const e of done) expect(e.total).toBe(expected.get(e.digest));
+
+  // Layers report their bytes as they move, offsets never going back.
+  const offsets = new Map<string, number>();
+  for (const e of blobs) {
+    if (e.type !== "downloading") continue;
+    const o = (e as unknown as { offset: number }).offset;
+    expect(o).toBeGreaterThanOrEqual(offsets.get(e.ref) ?? 0);
+    expect(o).toBeLessThanOrEqual(e.total);
+    offsets.set(e.ref, o);
+  }
+
+  // Totals: the last progress event and the result agree with the image size.
+  const totalBytes = [...expected.values()].reduce((a, b) => a + b, 0);
+  const progress = events.filter((e) => e.type === "progress") as Array<{ bytesDone: number; bytesTotal: number }>;
+  expect(progress.length).toBeGreaterThan(0);
+  expect(progress.at(-1)).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes });
+  expect(result.totals).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes, blobsDone: expected.size });
+  expect(events.some((e) => e.type === "tagged")).toBe(true);
+
+  // And the store really holds the bytes.
+  const layer = img.layers[0] as Descriptor;
+  const hex = layer.digest.slice("sha256:".length);
+  expect(digestOf(await readFile(join(store, "blobs", "sha256", hex)))).toBe(layer.digest);
+}
+
+describeWithRegistry("ferry pull --json from the real docker-registry", (ctx) => {
+  it("parses into the same consistent stream for a two-platform index", async () => {
+    const real = await seedImage(ctx.registry.host, "json/real:1", join(tmp.dir, "layout-real"), {
+      layers: 2,
+      layerSize: 200_000,
+      platforms: ["linux/amd64", "linux/arm64"],
+    });
+    const store = join(tmp.dir, "store-real");
+    const r = await runCli(["pull", real.reference, "--all-platforms", "--store", store, "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    await expectConsistentPull(r.stdout, real, store);
+  });
+});
+
 describe("ferry pull --json", () => {
   it("prints only NDJSON status events and a final result, consistent with the image", async () => {
     const store = join(tmp.dir, "store-json");
     const r = await runCli(["pull", img.reference, "--all-platforms", "--store", store, "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = parseLines(r.stdout);
-    const events = lines.slice(0, -1) as unknown as StatusEvent[];
-    const result = lines.at(-1) as { type: string; root: Descriptor; name: string; totals: { bytesDone: number; bytesTotal: number; blobsDone: number } };
-
-    // Envelope: known types only, in the documented order.
-    for (const e of events) expect(blobEventTypes.has(e.type) || otherTypes.has(e.type), e.type).toBe(true);
-    expect(events[0]?.type).toBe("resolving");
-    expect(events[1]).toMatchObject({ type: "resolved", reference: img.reference, descriptor: { digest: img.root.digest } });
-    expect(result.type).toBe("result");
-    expect(result.root.digest).toBe(img.root.digest);
-
-    // Every blob event is well formed.
-    const blobs = events.filter((e) => blobEventTypes.has(e.type)) as Array<StatusEvent & { ref: string; digest: string; kind: string; total: number; time: number }>;
-    for (const e of blobs) {
-      expect(isDigest(e.digest)).toBe(true);
-      expect(e.ref.endsWith(e.digest)).toBe(true);
-      expect(["index", "manifest", "config", "layer", "blob"]).toContain(e.kind);
-      expect(Number.isSafeInteger(e.total) && e.total >= 0).toBe(true);
-      expect(typeof e.time).toBe("number");
-    }
-
-    // Each blob of the image is done exactly once, with its real size.
-    const expected = new Map<string, number>([[img.root.digest, img.root.size]]);
-    for (const d of [...img.manifests, ...img.configs, ...img.layers]) expected.set(d.digest, d.size);
-    const done = blobs.filter((e) => e.type === "done");
-    expect(new Set(done.map((e) => e.digest))).toEqual(new Set(expected.keys()));
-    expect(done).toHaveLength(expected.size);
-    for (const e of done) expect(e.total).toBe(expected.get(e.digest));
-
-    // Layers report their bytes as they move, offsets never going back.
-    const offsets = new Map<string, number>();
-    for (const e of blobs) {
-      if (e.type !== "downloading") continue;
-      const o = (e as unknown as { offset: number }).offset;
-      expect(o).toBeGreaterThanOrEqual(offsets.get(e.ref) ?? 0);
-      expect(o).toBeLessThanOrEqual(e.total);
-      offsets.set(e.ref, o);
-    }
-
-    // Totals: the last progress event and the result agree with the image size.
-    const totalBytes = [...expected.values()].reduce((a, b) => a + b, 0);
-    const progress = events.filter((e) => e.type === "progress") as Array<{ bytesDone: number; bytesTotal: number }>;
-    expect(progress.length).toBeGreaterThan(0);
-    expect(progress.at(-1)).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes });
-    expect(result.totals).toMatchObject({ bytesDone: totalBytes, bytesTotal: totalBytes, blobsDone: expected.size });
-    expect(events.some((e) => e.type === "tagged")).toBe(true);
-
-    // And the store really holds the bytes.
-    const layer = img.layers[0] as Descriptor;
-    const hex = layer.digest.slice("sha256:".length);
-    expect(digestOf(await readFile(join(store, "blobs", "sha256", hex)))).toBe(layer.digest);
+    await expectConsistentPull(r.stdout, img, store);
   });
 
   it("a second pull reports the root as existing and transfers nothing", async () => {
