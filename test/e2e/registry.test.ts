@@ -111,6 +111,11 @@ describeWithRegistry(
       const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
       expect(index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "multi")?.digest).toBe(multi.root.digest);
 
+      // skopeo copies the layout by that name, every platform, digests unchanged.
+      const viaSkopeo = `${ctx.registry.host}/fromlayout:1`;
+      await skopeo(["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", `oci:${dir}:multi`, `docker://${viaSkopeo}`]);
+      expect(await remoteDigest(viaSkopeo)).toBe(multi.root.digest);
+
       const dst = `${ctx.registry.host}/pushed:2`;
       const pushed = push(dst, { store, name: "multi", resolver });
       const pe = collect(pushed);

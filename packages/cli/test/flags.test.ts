@@ -72,6 +72,22 @@ describe("--insecure HOST", () => {
   });
 });
 
+describe("push --platform", () => {
+  it("a store holding one platform: push refuses the incomplete index (3), pushes that platform alone with --platform", async () => {
+    const store = join(tmp.dir, "arm-only");
+    expect((await runCli(["pull", img.reference, "--platform", "linux/arm64", "-q", "--store", store])).code).toBe(0);
+    const dst = `${reg.host}/flags/arm:1`;
+    const whole = await runCli(["push", dst, "--from", img.reference, "--store", store]);
+    expect(whole.code).toBe(3);
+    expect(whole.stderr).toMatch(/missing linux\/amd64.*select one platform/);
+    const arm = img.images.find((i) => i.platform.architecture === "arm64");
+    const one = await runCli(["push", dst, "--from", img.reference, "--platform", "linux/arm64", "-q", "--store", store]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toBe(`${arm?.manifest.digest}\n`);
+    expect((await runCli(["resolve", "-q", dst])).stdout).toBe(`${arm?.manifest.digest}\n`);
+  });
+});
+
 describe("pnpm ferry", () => {
   it("runs the workspace CLI from the repository root", async () => {
     const r = await spawnShell("pnpm", ["-s", "ferry", "resolve", "-q", img.reference], { cwd: repoRoot });
