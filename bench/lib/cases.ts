@@ -98,7 +98,7 @@ const skopeoCopy = (src: string, dst: string): string[] => [
 ];
 
 /** Run the ferry worker; its last stdout line carries the operation's own elapsed time. */
-async function ferry(ctx: BenchContext, args: string[]): Promise<Measured> {
+async function runFerry(ctx: BenchContext, args: string[]): Promise<Measured> {
   const m = await measure([...ctx.worker, ...args], ctx.scratch);
   const last = m.stdout.trim().split("\n").at(-1) ?? "";
   try {
@@ -111,7 +111,7 @@ async function ferry(ctx: BenchContext, args: string[]): Promise<Measured> {
 }
 
 export function ferryPull(ctx: BenchContext, ref: string): Contender {
-  return { name: "ferry", run: () => inFresh(ctx, "ferry-pull", (dir) => ferry(ctx, ["pull", ref, join(dir, "store")])) };
+  return { name: "ferry", run: () => inFresh(ctx, "ferry-pull", (dir) => runFerry(ctx, ["pull", ref, join(dir, "store")])) };
 }
 
 export function skopeoPull(ctx: BenchContext, ref: string): Contender {
@@ -177,7 +177,7 @@ export async function pushCase(ctx: BenchContext, reg: Registry, image: BenchIma
   const contenders: Contender[] = [
     {
       name: "ferry",
-      run: (r) => ferry(ctx, ["push", image.dir, image.name, `${reg.host}/push-ferry-${tag}-${r}:bench`]),
+      run: (r) => runFerry(ctx, ["push", image.dir, image.name, `${reg.host}/push-ferry-${tag}-${r}:bench`]),
     },
     {
       name: "skopeo",
@@ -232,7 +232,10 @@ export async function smallBlobsCase(ctx: BenchContext, id: string, reg: Registr
     name: "http-get×8",
     run: () => measure([...ctx.getBlobs, reg.url, repo, image.dir, "8"], ctx.scratch),
   };
-  const results = await contest(`[${id}]`, [ferryPull(ctx, ref), skopeoPull(ctx, ref), get], ctx.rounds, image.bytes, image.blobs, ctx.log);
+  // The same pull into store-memory: what the transport and the walk cost without the filesystem store.
+  const memory: Contender = { name: "ferry→memory", run: () => runFerry(ctx, ["pull", ref, "unused", "--memory"]) };
+  const contenders = [ferryPull(ctx, ref), skopeoPull(ctx, ref), get, memory];
+  const results = await contest(`[${id}]`, contenders, ctx.rounds, image.bytes, image.blobs, ctx.log);
   const ratios = ratiosOf(results, "blobsPerS");
   const ferry = results[0]!;
   return {
