@@ -339,6 +339,38 @@ describe("abort", () => {
   });
 });
 
+describe("stall detection", () => {
+  it("is not a whole-transfer timeout: a slow but steady body outlasting stallTimeoutMs is not cut", async () => {
+    const reg = await stub((_req, res) => {
+      res.writeHead(200, { "content-length": blob.byteLength });
+      // 56 pieces, one every 25 ms: about 1.4 s in all, never silent for long.
+      const piece = Math.ceil(blob.byteLength / 56);
+      let at = 0;
+      const timer = setInterval(() => {
+        res.write(blob.subarray(at, at + piece));
+        at += piece;
+        if (at >= blob.byteLength) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 25);
+      res.on("close", () => clearInterval(timer));
+    });
+    const r = createRegistryResolver({ ...fast, stallTimeoutMs: 700 });
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const reconnects: number[] = [];
+      const got: Buffer[] = [];
+      for await (const c of await f.fetch(blobDesc, { onReconnect: (o) => reconnects.push(o) })) got.push(c as Buffer);
+      expect(Buffer.concat(got).equals(blob)).toBe(true);
+      expect(reconnects).toEqual([]);
+      expect(reg.seen).toHaveLength(1);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe("read-seeker", () => {
   it("is lazy: no request until the first read, then a closed range from the offset asked", async () => {
     const reg = await stub(rangeHandler(blob));
