@@ -1,28 +1,19 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { runCli, seedImage, spawnCli, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+import { expect, it } from "vitest";
+import { runCli, seedImage, spawnCli, tempDir, useRegistry } from "./helpers.ts";
 
-let reg: LocalRegistry;
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-beforeAll(async () => {
-  reg = await startLocalRegistry();
-  tmp = await tempDir();
-});
-afterAll(async () => {
-  await reg.stop();
-  await tmp.remove();
-});
+const env = useRegistry();
 
 it("two ferry processes pulling one image into one store both succeed and move each blob about once", async () => {
-  const img = await seedImage(reg.host, "race/app:1", join(tmp.dir, "layout"), { layers: 3, layerSize: 512 * 1024 });
-  const store = join(tmp.dir, "store");
+  const img = await seedImage(env.reg.host, "race/app:1", join(env.tmp.dir, "layout"), { layers: 3, layerSize: 512 * 1024 });
+  const store = join(env.tmp.dir, "store");
   // Slow enough that the two processes overlap on the same blobs.
-  reg.registry.setFaults([{ method: "GET", path: /\/blobs\/sha256:/, rateBytesPerSec: 1024 * 1024 }]);
+  env.reg.registry.setFaults([{ method: "GET", path: /\/blobs\/sha256:/, rateBytesPerSec: 1024 * 1024 }]);
   const [a, b] = await Promise.all([
     spawnCli(["pull", img.reference, "--store", store, "--json"]),
     spawnCli(["pull", img.reference, "--store", store, "--json"]),
   ]);
-  reg.registry.setFaults([]);
+  env.reg.registry.setFaults([]);
   expect(a.code, a.stderr).toBe(0);
   expect(b.code, b.stderr).toBe(0);
   const result = (out: string) => JSON.parse(out.trim().split("\n").at(-1) as string) as { type: string; totals: { bytesTransferred: number; bytesTotal: number } };

@@ -1,23 +1,14 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createRegistry, type ListeningRegistry, type Registry } from "@ferry/registry";
 import { buildImage } from "@ferry/testkit";
 import { commandTable } from "../src/cli.ts";
 import { ExitCode, exitCodeFor } from "../src/exit-codes.ts";
-import { runCli, seedImage, spawnCli, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+import { runCli, seedImage, spawnCli, tempDir, useRegistry } from "./helpers.ts";
 import { FerryError, InternalError, NetworkError, NotFoundError, UnauthorizedError } from "@ferry/core";
 
-let reg: LocalRegistry;
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-beforeAll(async () => {
-  reg = await startLocalRegistry();
-  tmp = await tempDir();
-});
-afterAll(async () => {
-  await reg.stop();
-  await tmp.remove();
-});
+const env = useRegistry();
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {
@@ -74,18 +65,18 @@ describe("exit codes", () => {
   });
 
   it("3 for a missing tag, repository or layout", async () => {
-    const img = await seedImage(reg.host, "codes/app:1", join(tmp.dir, "layout"));
+    const img = await seedImage(env.reg.host, "codes/app:1", join(env.tmp.dir, "layout"));
     expect((await runCli(["resolve", img.reference])).code).toBe(0);
-    const missing = await runCli(["resolve", `${reg.host}/codes/app:nope`]);
+    const missing = await runCli(["resolve", `${env.reg.host}/codes/app:nope`]);
     expect(missing.code).toBe(ExitCode.NotFound);
     expect(missing.stderr).toMatch(/NotFound/);
-    expect((await runCli(["pull", `${reg.host}/codes/other:1`, "--store", join(tmp.dir, "s")])).code).toBe(3);
-    expect((await runCli(["copy", `oci:${join(tmp.dir, "no-such-layout")}:x`, `${reg.host}/a:1`])).code).toBe(3);
+    expect((await runCli(["pull", `${env.reg.host}/codes/other:1`, "--store", join(env.tmp.dir, "s")])).code).toBe(3);
+    expect((await runCli(["copy", `oci:${join(env.tmp.dir, "no-such-layout")}:x`, `${env.reg.host}/a:1`])).code).toBe(3);
     // --json also gets the failure as a record on stdout.
-    const json = await runCli(["resolve", "--json", `${reg.host}/codes/app:nope`]);
+    const json = await runCli(["resolve", "--json", `${env.reg.host}/codes/app:nope`]);
     expect(JSON.parse(json.stdout.trim())).toMatchObject({ type: "error", code: "NotFound", exitCode: 3 });
     // A failed pull reports through its event stream once (no second error record).
-    const pullJson = await runCli(["pull", "--json", `${reg.host}/codes/app:nope`, "--store", join(tmp.dir, "s2")]);
+    const pullJson = await runCli(["pull", "--json", `${env.reg.host}/codes/app:nope`, "--store", join(env.tmp.dir, "s2")]);
     expect(pullJson.code).toBe(3);
     const records = pullJson.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; code?: string });
     expect(records.filter((r) => r.type === "error")).toEqual([expect.objectContaining({ code: "NotFound" })]);
@@ -109,7 +100,7 @@ describe("exit codes", () => {
       expect(right.code, right.stderr).toBe(ExitCode.NotFound);
       expect((await runCli(["resolve", `${l.host}/private/app:1`, "--user", "nocolon"])).code).toBe(ExitCode.Usage);
       // And a push with them works end to end.
-      const layout = join(tmp.dir, "auth-layout");
+      const layout = join(env.tmp.dir, "auth-layout");
       const built = await buildImage({ dir: layout, layers: 1, layerSize: 10_000, name: "v1" });
       const up = await runCli(["copy", `oci:${layout}:v1`, `${l.host}/private/app:1`, "--user", "alice:secret", "-q"]);
       expect(up.code, up.stderr).toBe(0);
@@ -129,7 +120,7 @@ describe("exit codes", () => {
 
   it("the bin reports usage (2) and not-found (3) as a process", async () => {
     expect((await spawnCli(["--bogus"])).code).toBe(2);
-    const nf = await spawnCli(["resolve", `${reg.host}/codes/app:nope`]);
+    const nf = await spawnCli(["resolve", `${env.reg.host}/codes/app:nope`]);
     expect(nf.code).toBe(3);
   });
 });

@@ -3,29 +3,22 @@ import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, seedImage, spawnShell, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCli, seedImage, spawnShell, type SeededImage, useRegistry } from "./helpers.ts";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 
-let reg: LocalRegistry;
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+const env = useRegistry();
 let img: SeededImage;
 beforeAll(async () => {
-  reg = await startLocalRegistry();
-  tmp = await tempDir();
-  img = await seedImage(reg.host, "flags/app:1", join(tmp.dir, "layout"), { layers: 3, layerSize: 200_000, platforms: ["linux/amd64", "linux/arm64"] });
-});
-afterAll(async () => {
-  await reg.stop();
-  await tmp.remove();
+  img = await seedImage(env.reg.host, "flags/app:1", join(env.tmp.dir, "layout"), { layers: 3, layerSize: 200_000, platforms: ["linux/amd64", "linux/arm64"] });
 });
 
 type Event = { type: string; ref?: string; kind?: string };
 
 describe("--concurrency N", () => {
   it("1 moves one config or layer at a time: no blob starts before the previous one is done", async () => {
-    const r = await runCli(["pull", img.reference, "--all-platforms", "--concurrency", "1", "--store", join(tmp.dir, "c1"), "--json"]);
+    const r = await runCli(["pull", img.reference, "--all-platforms", "--concurrency", "1", "--store", join(env.tmp.dir, "c1"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Event);
     const active = new Set<string>();
@@ -58,7 +51,7 @@ describe("--insecure HOST", () => {
 
   it("talks plain HTTP to a non-loopback host only when named with --insecure", async (ctx) => {
     if (!usable) ctx.skip();
-    const host = `${name}:${reg.host.split(":")[1]}`;
+    const host = `${name}:${env.reg.host.split(":")[1]}`;
     const ref = `${host}/flags/app:1`;
     const tls = await runCli(["resolve", "-q", ref]);
     // https to a plain-HTTP server: the handshake fails (a network error, exit 5).
@@ -66,7 +59,7 @@ describe("--insecure HOST", () => {
     const plain = await runCli(["resolve", "-q", ref, "--insecure", host]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout).toBe(`${img.root.digest}\n`);
-    const pulled = await runCli(["pull", ref, "-q", "--insecure", host, "--store", join(tmp.dir, "insecure")]);
+    const pulled = await runCli(["pull", ref, "-q", "--insecure", host, "--store", join(env.tmp.dir, "insecure")]);
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(pulled.stdout).toBe(`${img.root.digest}\n`);
   });
@@ -74,9 +67,9 @@ describe("--insecure HOST", () => {
 
 describe("push --platform", () => {
   it("a store holding one platform: push refuses the incomplete index (3), pushes that platform alone with --platform", async () => {
-    const store = join(tmp.dir, "arm-only");
+    const store = join(env.tmp.dir, "arm-only");
     expect((await runCli(["pull", img.reference, "--platform", "linux/arm64", "-q", "--store", store])).code).toBe(0);
-    const dst = `${reg.host}/flags/arm:1`;
+    const dst = `${env.reg.host}/flags/arm:1`;
     const whole = await runCli(["push", dst, "--from", img.reference, "--store", store]);
     expect(whole.code).toBe(3);
     expect(whole.stderr).toMatch(/missing linux\/amd64.*select one platform/);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll } from "vitest";
 import { copy } from "@ferry/core";
 import { createRegistryResolver } from "@ferry/fetcher";
 import { createRegistry, type Registry, type ListeningRegistry } from "@ferry/registry";
@@ -14,7 +15,12 @@ import { run } from "../src/cli.ts";
 
 export const binPath = fileURLToPath(new URL("../bin/ferry.js", import.meta.url));
 
-export async function tempDir(prefix = "ferry-cli-"): Promise<{ dir: string; remove(): Promise<void> }> {
+export interface TempDir {
+  dir: string;
+  remove(): Promise<void>;
+}
+
+export async function tempDir(prefix = "ferry-cli-"): Promise<TempDir> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -29,6 +35,24 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
   const registry = createRegistry();
   const listening = await registry.listen(0, "127.0.0.1");
   return { ...listening, registry, stop: () => registry.close() };
+}
+
+/**
+ * The embedded registry and a temp dir for the tests of a file (or of the describe block it is
+ * called in): started in `beforeAll`, stopped and removed in `afterAll`. Read `env.reg` and
+ * `env.tmp` inside tests and later hooks.
+ */
+export function useRegistry(): { readonly reg: LocalRegistry; readonly tmp: TempDir } {
+  const env = {} as { reg: LocalRegistry; tmp: TempDir };
+  beforeAll(async () => {
+    env.reg = await startLocalRegistry();
+    env.tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await env.reg?.stop();
+    await env.tmp?.remove();
+  });
+  return env;
 }
 
 export interface SeededImage extends BuiltLayout {

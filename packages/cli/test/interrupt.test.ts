@@ -1,24 +1,15 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { binPath, runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry } from "./helpers.ts";
+import { expect, it } from "vitest";
+import { binPath, runCli, seedImage, tempDir, useRegistry } from "./helpers.ts";
 
-let reg: LocalRegistry;
-let tmp: Awaited<ReturnType<typeof tempDir>>;
-beforeAll(async () => {
-  reg = await startLocalRegistry();
-  tmp = await tempDir();
-});
-afterAll(async () => {
-  await reg.stop();
-  await tmp.remove();
-});
+const env = useRegistry();
 
 it("SIGINT stops a pull with exit 130, keeps the partial ingest, and the next pull resumes it", async () => {
-  const img = await seedImage(reg.host, "slow/app:1", join(tmp.dir, "layout"), { layers: 1, layerSize: 2 * 1024 * 1024 });
-  const store = join(tmp.dir, "store");
+  const img = await seedImage(env.reg.host, "slow/app:1", join(env.tmp.dir, "layout"), { layers: 1, layerSize: 2 * 1024 * 1024 });
+  const store = join(env.tmp.dir, "store");
   // Layer bytes trickle: the pull is surely in the middle of the layer when interrupted.
-  reg.registry.setFaults([{ method: "GET", path: /\/blobs\/sha256:/, rateBytesPerSec: 256 * 1024 }]);
+  env.reg.registry.setFaults([{ method: "GET", path: /\/blobs\/sha256:/, rateBytesPerSec: 256 * 1024 }]);
 
   const child = spawn(process.execPath, [binPath, "pull", img.reference, "--store", store, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -45,7 +36,7 @@ it("SIGINT stops a pull with exit 130, keeps the partial ingest, and the next pu
   expect(layer?.offset).toBeGreaterThan(0);
   expect(layer?.offset).toBeLessThan(layer?.total ?? 0);
 
-  reg.registry.setFaults([]);
+  env.reg.registry.setFaults([]);
   const again = await runCli(["pull", img.reference, "--store", store, "--json"]);
   expect(again.code, again.stderr).toBe(0);
   const resumed = again.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; ref?: string; offset?: number });

@@ -1,29 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { digestOf, isDigest, type Descriptor, type StatusEvent } from "@ferry/core";
 import { describeWithRegistry } from "@ferry/testkit";
-import { runCli, seedImage, startLocalRegistry, tempDir, type LocalRegistry, type SeededImage } from "./helpers.ts";
+import { runCli, seedImage, type SeededImage, useRegistry } from "./helpers.ts";
 
 const blobEventTypes = new Set(["waiting", "exists", "skipped", "downloading", "uploading", "resumed", "committing", "done", "mounted"]);
 const otherTypes = new Set(["resolving", "resolved", "retrying", "error", "tagged", "progress"]);
 
-let reg: LocalRegistry;
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+const env = useRegistry();
 let img: SeededImage;
-
 beforeAll(async () => {
-  reg = await startLocalRegistry();
-  tmp = await tempDir();
-  img = await seedImage(reg.host, "json/app:1", join(tmp.dir, "layout"), {
+  img = await seedImage(env.reg.host, "json/app:1", join(env.tmp.dir, "layout"), {
     layers: 3,
     layerSize: 300_000,
     platforms: ["linux/amd64", "linux/arm64"],
   });
-});
-afterAll(async () => {
-  await reg.stop();
-  await tmp.remove();
 });
 
 /** The final screen of a terminal fed `out`: enough of VT100 for cli-progress (cursor up/down, column, erase line/below). */
@@ -127,12 +119,12 @@ async function expectConsistentPull(stdout: string, img: SeededImage, store: str
 
 describeWithRegistry("ferry pull --json from the real docker-registry", (ctx) => {
   it("parses into the same consistent stream for a two-platform index", async () => {
-    const real = await seedImage(ctx.registry.host, "json/real:1", join(tmp.dir, "layout-real"), {
+    const real = await seedImage(ctx.registry.host, "json/real:1", join(env.tmp.dir, "layout-real"), {
       layers: 2,
       layerSize: 200_000,
       platforms: ["linux/amd64", "linux/arm64"],
     });
-    const store = join(tmp.dir, "store-real");
+    const store = join(env.tmp.dir, "store-real");
     const r = await runCli(["pull", real.reference, "--all-platforms", "--store", store, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     await expectConsistentPull(r.stdout, real, store);
@@ -141,14 +133,14 @@ describeWithRegistry("ferry pull --json from the real docker-registry", (ctx) =>
 
 describe("ferry pull --json", () => {
   it("prints only NDJSON status events and a final result, consistent with the image", async () => {
-    const store = join(tmp.dir, "store-json");
+    const store = join(env.tmp.dir, "store-json");
     const r = await runCli(["pull", img.reference, "--all-platforms", "--store", store, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     await expectConsistentPull(r.stdout, img, store);
   });
 
   it("a second pull reports the root as existing and transfers nothing", async () => {
-    const store = join(tmp.dir, "store-json");
+    const store = join(env.tmp.dir, "store-json");
     const r = await runCli(["pull", img.reference, "--all-platforms", "--store", store, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const lines = parseLines(r.stdout);
@@ -158,7 +150,7 @@ describe("ferry pull --json", () => {
   });
 
   it("--platform pulls one platform's manifest, config and layers only", async () => {
-    const store = join(tmp.dir, "store-arm");
+    const store = join(env.tmp.dir, "store-arm");
     const r = await runCli(["pull", img.reference, "--platform", "linux/arm64", "--store", store, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const lines = parseLines(r.stdout);
@@ -171,13 +163,13 @@ describe("ferry pull --json", () => {
   });
 
   it("pulls a Docker schema 2 manifest list the same way (kinds from the Docker media types)", async () => {
-    const docker = await seedImage(reg.host, "json/docker:1", join(tmp.dir, "layout-docker"), {
+    const docker = await seedImage(env.reg.host, "json/docker:1", join(env.tmp.dir, "layout-docker"), {
       layers: 1,
       layerSize: 50_000,
       platforms: ["linux/amd64", "linux/arm64"],
       format: "docker",
     });
-    const r = await runCli(["pull", docker.reference, "--all-platforms", "--store", join(tmp.dir, "store-docker"), "--json"]);
+    const r = await runCli(["pull", docker.reference, "--all-platforms", "--store", join(env.tmp.dir, "store-docker"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const done = parseLines(r.stdout).filter((e) => e.type === "done") as Array<{ kind: string; mediaType: string; digest: string }>;
     expect(done.find((e) => e.digest === docker.root.digest)).toMatchObject({
@@ -190,7 +182,7 @@ describe("ferry pull --json", () => {
   });
 
   it("on a terminal draws a totals bar and one bar per blob, ending in their final states", async () => {
-    const r = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-tty"), "--all-platforms"], { tty: true });
+    const r = await runCli(["pull", img.reference, "--store", join(env.tmp.dir, "store-tty"), "--all-platforms"], { tty: true });
     expect(r.code, r.stderr).toBe(0);
     // cli-progress redraws in place (and only the lines that changed): replay the escape codes.
     const screen = replayTerminal(r.stderr);
@@ -203,7 +195,7 @@ describe("ferry pull --json", () => {
   });
 
   it("on a small terminal keeps to its height by dropping finished rows", async () => {
-    const r = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-tty-small"), "--all-platforms"], { tty: true, rows: 8 });
+    const r = await runCli(["pull", img.reference, "--store", join(env.tmp.dir, "store-tty-small"), "--all-platforms"], { tty: true, rows: 8 });
     expect(r.code, r.stderr).toBe(0);
     const screen = replayTerminal(r.stderr).split("\n").filter((l) => l.trim() !== "");
     // 11 blobs, but at most rows - 2 bar rows plus the totals row.
@@ -213,12 +205,12 @@ describe("ferry pull --json", () => {
   });
 
   it("plain progress lines go to stderr and the summary to stdout; --quiet prints just the digest", async () => {
-    const plain = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-plain"), "--platform", "linux/amd64"]);
+    const plain = await runCli(["pull", img.reference, "--store", join(env.tmp.dir, "store-plain"), "--platform", "linux/amd64"]);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).toMatch(/^resolved /m);
     expect(plain.stderr).toMatch(/^layer-sha256:[0-9a-f]{12} done /m);
     expect(plain.stdout).toMatch(new RegExp(`^pulled ${img.reference.replace(/[.:/]/g, "\\$&")} ${img.root.digest}`));
-    const quiet = await runCli(["pull", img.reference, "--store", join(tmp.dir, "store-quiet"), "-q"]);
+    const quiet = await runCli(["pull", img.reference, "--store", join(env.tmp.dir, "store-quiet"), "-q"]);
     expect(quiet.code).toBe(0);
     expect(quiet.stdout).toBe(`${img.root.digest}\n`);
     expect(quiet.stderr).toBe("");
