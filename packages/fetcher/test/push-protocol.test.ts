@@ -26,14 +26,17 @@ const source = (data: Uint8Array) => ({ open: (offset = 0) => Readable.from([Buf
  * A minimal upload endpoint: HEAD says absent, POST opens `/upload/<n>`, PATCHes append, PUT
  * finishes (with the session's bytes plus its own body). `mountStatus` answers mount attempts.
  */
-function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDigest?: (stored: Buffer) => string } = {}) {
+function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDigest?: (stored: Buffer) => string; keepOfFirstPatch?: number } = {}) {
   const stored: Buffer[] = [];
   const patchSizes: number[] = [];
   let finished: Buffer | undefined;
   let sessions = 0;
   const server = stub(async (req, res) => {
     const u = new URL(req.url ?? "/", "http://x");
+    const storedBytes = () => stored.reduce((a, b) => a + b.byteLength, 0);
     if (req.method === "HEAD") return void res.writeHead(404).end();
+    // Session status: what the registry really holds.
+    if (req.method === "GET") return void res.writeHead(204, { location: u.pathname, range: `0-${storedBytes() - 1}` }).end();
     if (req.method === "POST" && u.searchParams.has("mount")) return void res.writeHead(opts.mountStatus ?? 404).end();
     if (req.method === "POST") {
       sessions++;
@@ -43,10 +46,11 @@ function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDig
     }
     const body = await bodyOf(req);
     if (req.method === "PATCH") {
-      stored.push(body);
       patchSizes.push(body.byteLength);
-      const n = stored.reduce((a, b) => a + b.byteLength, 0);
-      return void res.writeHead(202, { location: u.pathname, range: `0-${n - 1}` }).end();
+      // A registry that kept only part of the first chunk says so in its Range.
+      const keep = patchSizes.length === 1 && opts.keepOfFirstPatch !== undefined ? opts.keepOfFirstPatch : body.byteLength;
+      stored.push(body.subarray(0, keep));
+      return void res.writeHead(202, { location: u.pathname, range: `0-${storedBytes() - 1}` }).end();
     }
     if (req.method === "PUT") {
       finished = Buffer.concat([...stored, body]);
@@ -115,6 +119,26 @@ describe("chunked uploads", () => {
       const p = await r.pusher(`${reg.host}/r`);
       expect(await p.push(desc, source(data))).toBe("pushed");
       expect(up.patchSizes).toEqual([1000, 1000, 500]);
+      expect(up.finished()?.equals(data)).toBe(true);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("a 202 whose Range disagrees with what was sent makes the upload resume from the registry's offset", async () => {
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251));
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const up = uploadServer({ keepOfFirstPatch: 600 });
+    const reg = await up.server;
+    const r = createRegistryResolver({ ...fast, uploadChunkSize: 1000, minUploadChunkSize: 1 });
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      const retries: string[] = [];
+      expect(await p.push(desc, source(data), { onRetry: (i) => retries.push(i.reason) })).toBe("pushed");
+      // 1000 sent, 600 kept: status asked, then 600-1599, 1600-2599, 2600-2999.
+      expect(up.patchSizes).toEqual([1000, 1000, 1000, 400]);
+      expect(reg.seen.map((x) => x.method)).toEqual(["HEAD", "POST", "PATCH", "GET", "PATCH", "PATCH", "PATCH", "PUT"]);
+      expect(retries).toEqual(["chunk upload resumed at byte 600"]);
       expect(up.finished()?.equals(data)).toBe(true);
     } finally {
       await r.close();
