@@ -85,6 +85,17 @@ export class Endpoints {
     return { endpoint: store, resolver: new LocalResolver(store), store };
   }
 
+  /**
+   * Open `text` (a registry reference or `oci:DIR[:NAME]`) as a source: the layout must exist, and
+   * `ref` is what to resolve on it (the layout's name, see {@link sourceName}; else `text`).
+   */
+  async source(text: string, cwd: string): Promise<OpenedTarget & { target: Target; ref: string }> {
+    const target = parseTarget(text, cwd);
+    const opened = await this.open(target, "source");
+    const ref = target.kind === "oci" ? await sourceName(opened.store as FsStore, target) : text;
+    return { ...opened, target, ref };
+  }
+
   async close(): Promise<void> {
     await this.#registry?.close();
   }

@@ -2,7 +2,7 @@
  * What pull, push and copy share: show the operation's status stream, wait for it, print the
  * result (a summary line, the digest with `--quiet`, a `result` line with `--json`).
  */
-import { InvalidArgumentError, type TransferOperation, type TransferResult } from "@ferry/core";
+import { InvalidArgumentError, type TransferOperation, type TransferOptions, type TransferResult } from "@ferry/core";
 import type { CommandContext, OptionValues } from "./command.ts";
 import { write } from "./io.ts";
 import { formatBytes, formatDuration, formatRate } from "./progress/format.ts";
@@ -69,6 +69,22 @@ export function platformOpt(values: OptionValues): string[] | "all" | undefined 
     return "all";
   }
   return list.length > 0 ? list : undefined;
+}
+
+/**
+ * `--platform`/`--all-platforms` and `--concurrency` as transfer options, validated (so call it
+ * before opening anything). With several `--platform`s, `keepListed` keeps every listed platform
+ * (pull, copy); without it the best of them is taken (push: a registry gets one platform's image
+ * or the whole index).
+ */
+export function transferFlags(values: OptionValues, keepListed: boolean): Pick<TransferOptions, "platform" | "platformLimit" | "concurrency"> {
+  const platform = platformOpt(values);
+  const concurrency = concurrencyOpt(values);
+  return {
+    ...(platform !== undefined ? { platform } : {}),
+    ...(keepListed && Array.isArray(platform) && platform.length > 1 ? { platformLimit: platform.length } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+  };
 }
 
 export const transferOptions = {

@@ -1,9 +1,8 @@
 import { copy } from "@ferry/core";
-import type { FsStore } from "@ferry/store-fs";
 import { parseReference } from "@ferry/fetcher";
 import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
-import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
-import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
+import { Endpoints, parseTarget } from "../endpoint.ts";
+import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
 export const copyCommand: Command = {
   name: "copy",
@@ -21,13 +20,11 @@ export const copyCommand: Command = {
     const [srcText, dstText] = ctx.positionals as [string, string];
     const endpoints = new Endpoints(registryFlags(ctx.values));
     // Refuse bad options before anything is opened or created.
-    const platform = platformOpt(ctx.values);
-    const concurrency = concurrencyOpt(ctx.values);
+    const selected = transferFlags(ctx.values, true);
     try {
-      const src = parseTarget(srcText, ctx.io.cwd);
+      const from = await endpoints.source(srcText, ctx.io.cwd);
+      const { target: src, ref: srcRef } = from;
       const dst = parseTarget(dstText, ctx.io.cwd);
-      const from = await endpoints.open(src, "source");
-      const srcRef = src.kind === "oci" ? await sourceName(from.store as FsStore, src) : srcText;
       const to = await endpoints.open(dst, "destination");
       let dstRef: string;
       if (dst.kind === "registry") dstRef = dstText;
@@ -39,9 +36,7 @@ export const copyCommand: Command = {
         from: from.endpoint,
         to: to.endpoint,
         signal: ctx.signal,
-        ...(platform !== undefined ? { platform } : {}),
-        ...(Array.isArray(platform) && platform.length > 1 ? { platformLimit: platform.length } : {}),
-        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...selected,
         ...(mountFrom !== undefined ? { mountFrom } : {}),
       });
       await runTransfer(ctx, op, "copied", `${srcText} -> ${dstText}`);

@@ -9,9 +9,8 @@ import {
   type Descriptor,
 } from "@ferry/core";
 import { parseReference } from "@ferry/fetcher";
-import type { FsStore } from "@ferry/store-fs";
 import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
-import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
+import { Endpoints } from "../endpoint.ts";
 import { findInGraph, readSmall } from "../graph.ts";
 
 export const fetchCommand: Command = {
@@ -38,9 +37,7 @@ export const fetchCommand: Command = {
     const { signal } = ctx;
     const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
-      const target = parseTarget(ref, ctx.io.cwd);
-      const { resolver, store } = await endpoints.open(target, "source");
-      const name = target.kind === "oci" ? await sourceName(store as FsStore, target) : ref;
+      const { resolver, target, ref: name } = await endpoints.source(ref, ctx.io.cwd);
       const sizeText = stringOpt(ctx.values, "size");
 
       let desc: Descriptor;

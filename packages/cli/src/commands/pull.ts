@@ -1,7 +1,7 @@
 import { pull } from "@ferry/core";
 import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
-import { Endpoints, parseTarget, sourceName, storeDir } from "../endpoint.ts";
-import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
+import { Endpoints, storeDir } from "../endpoint.ts";
+import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
 export const pullCommand: Command = {
   name: "pull",
@@ -19,21 +19,16 @@ export const pullCommand: Command = {
     const ref = ctx.positionals[0] as string;
     const endpoints = new Endpoints(registryFlags(ctx.values));
     // Refuse bad options before anything is opened or created.
-    const platform = platformOpt(ctx.values);
-    const concurrency = concurrencyOpt(ctx.values);
+    const selected = transferFlags(ctx.values, true);
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), false);
-      const target = parseTarget(ref, ctx.io.cwd);
-      const source = await endpoints.open(target, "source");
-      const srcRef = target.kind === "oci" ? await sourceName(source.store as typeof store, target) : ref;
-      const op = pull(srcRef, {
+      const source = await endpoints.source(ref, ctx.io.cwd);
+      const op = pull(source.ref, {
         resolver: source.endpoint,
         store,
-        name: stringOpt(ctx.values, "name") ?? (target.kind === "oci" ? srcRef : ref),
+        name: stringOpt(ctx.values, "name") ?? source.ref,
         signal: ctx.signal,
-        ...(platform !== undefined ? { platform } : {}),
-        ...(Array.isArray(platform) && platform.length > 1 ? { platformLimit: platform.length } : {}),
-        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...selected,
       });
       await runTransfer(ctx, op, "pulled", ref);
     } finally {

@@ -1,7 +1,7 @@
 import { push } from "@ferry/core";
 import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, storeDir } from "../endpoint.ts";
-import { concurrencyOpt, platformOpt, runTransfer, transferHelp, transferOptions } from "../transfer.ts";
+import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
 export const pushCommand: Command = {
   name: "push",
@@ -9,8 +9,9 @@ export const pushCommand: Command = {
   usage: "push REF [--store DIR] [--from NAME] [--mount-from REPO] [--platform P | --all-platforms] [--concurrency N]",
   description:
     "Pushes the graph the store holds under NAME (default: REF itself) to the registry reference REF: blobs first\n" +
-    "(skipped when present, mounted from --mount-from when given), then manifests, the tag last. Every platform the\n" +
-    "store holds is pushed unless --platform says otherwise.",
+    "(skipped when present, mounted from --mount-from when given), then manifests, the tag last. An index goes\n" +
+    "whole (a store holding only some of its platforms is refused, exit 3); with --platform P that platform's image\n" +
+    "is pushed alone and the tag points at its manifest.",
   options: { ...storeOption, ...registryOptions, ...transferOptions, from: { type: "string" }, "mount-from": { type: "string" } },
   optionHelp: [
     storeHelp,
@@ -26,8 +27,7 @@ export const pushCommand: Command = {
     const ref = ctx.positionals[0] as string;
     const endpoints = new Endpoints(registryFlags(ctx.values));
     // Refuse bad options before anything is opened or created.
-    const platform = platformOpt(ctx.values);
-    const concurrency = concurrencyOpt(ctx.values);
+    const selected = transferFlags(ctx.values, false);
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), true);
       const mountFrom = stringOpt(ctx.values, "mount-from");
@@ -37,8 +37,7 @@ export const pushCommand: Command = {
         resolver: endpoints.registry(),
         signal: ctx.signal,
         ...(mountFrom !== undefined ? { from: mountFrom } : {}),
-        ...(platform !== undefined ? { platform } : {}),
-        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...selected,
       });
       await runTransfer(ctx, op, "pushed", ref);
     } finally {

@@ -1,6 +1,5 @@
-import type { FsStore } from "@ferry/store-fs";
 import { insecureHelp, registryFlags, userHelp, registryOptions, type Command } from "../command.ts";
-import { Endpoints, parseTarget, sourceName } from "../endpoint.ts";
+import { Endpoints } from "../endpoint.ts";
 import { write } from "../io.ts";
 
 export const resolveCommand: Command = {
@@ -16,9 +15,7 @@ export const resolveCommand: Command = {
     const ref = ctx.positionals[0] as string;
     const endpoints = new Endpoints(registryFlags(ctx.values));
     try {
-      const target = parseTarget(ref, ctx.io.cwd);
-      const { resolver, store } = await endpoints.open(target, "source");
-      const name = target.kind === "oci" ? await sourceName(store as FsStore, target) : ref;
+      const { resolver, ref: name } = await endpoints.source(ref, ctx.io.cwd);
       const resolved = await resolver.resolve(name, { signal: ctx.signal });
       await write(ctx.io.stdout, ctx.flags.quiet ? `${resolved.descriptor.digest}\n` : `${JSON.stringify(resolved.descriptor)}\n`);
     } finally {
