@@ -34,7 +34,6 @@ async function serve(dir: string, mode: string): Promise<void> {
   const registry = createRegistry({
     store,
     storage: new FsRegistryStorage(join(dir, "meta")),
-    durableChunks: process.argv.includes("--durable"),
   });
   const s = await registry.listen(0);
   // Exit with the parent (its end of our stdin closes), so a failed run leaves no server behind.
@@ -48,9 +47,9 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startFerry(dir: string, mode: string, durable = false): Promise<Server> {
+async function startFerry(dir: string, mode: string): Promise<Server> {
   const self = fileURLToPath(import.meta.url);
-  const args = ["--import", "tsx", self, "--serve", dir, mode, ...(durable ? ["--durable"] : [])];
+  const args = ["--import", "tsx", self, "--serve", dir, mode];
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -160,8 +159,8 @@ async function measure(name: string, server: Server, file: string, digest: strin
 
 /**
  * Upload all but the last chunk, kill the server (SIGKILL), start a new one on the same
- * directory, ask the session's status (the durable offset: a 202 is not an fsync, so up to one
- * write batch may be lost in a crash) and time the remaining PATCH + PUT: the reopen rebuilds the
+ * directory, ask the session's status (every acknowledged byte: the registry flushes the store's
+ * write batch before each 202, so "lost" must print 0) and time the remaining PATCH + PUT: the reopen rebuilds the
  * hash of everything before, by re-reading it (node:crypto) or from a checkpoint (hash-wasm).
  */
 async function resumeCost(
@@ -232,9 +231,6 @@ async function throughput(work: string, file: string, digest: string, stops: Arr
   const ferryWasm = await startFerry(join(work, "ferry-wasm"), "hash-wasm");
   stops.push(() => ferryWasm.stop());
   const fw = await measure("ferry (store-fs, hash-wasm)", ferryWasm, file, digest);
-  const ferryDurable = await startFerry(join(work, "ferry-durable"), "hash-wasm", true);
-  stops.push(() => ferryDurable.stop());
-  await measure("ferry (hash-wasm, durable)", ferryDurable, file, digest);
   if (!hasTool("docker-registry")) {
     console.log("docker-registry not installed: no ratio");
     return;

@@ -74,6 +74,13 @@ export interface Writer {
   readonly ref: string;
   /** Append bytes at the current offset. */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Write buffered bytes to the store's storage so another process that reopens the ingest sees
+   * them; not an fsync. Optional: a store that buffers nothing (or cannot be shared between
+   * processes) leaves it out, so call it as `writer.flush?.()`. After it resolves, a reopen of
+   * the ref (after this process dies) finds at least `status().offset` bytes.
+   */
+  flush?(): Promise<void>;
   /** Digest of the bytes written so far. */
   digest(): Digest;
   status(): Promise<Status>;

@@ -30,18 +30,14 @@ export interface RegistryOptions {
   uploadTimeoutMs?: number;
   /** How often the purge runs (ms). Default: a quarter of `uploadTimeoutMs`, at most 60 000. */
   purgeIntervalMs?: number;
-  /** An upload's writer (and its running hash) stays open this long after a chunk (ms). Default 5000. */
+  /**
+   * An upload's writer (and its running hash) stays open this long after a chunk (ms); meanwhile
+   * another server process on the same directory waits for it. 0 releases it right after each
+   * request (the next one reopens the ingest and rebuilds the hash). Default 5000.
+   */
   writerIdleMs?: number;
   /** How long a request waits for an upload another server process is writing (ms). Default 30 000. */
   lockWaitMs?: number;
-  /**
-   * Close an upload's writer before answering each PATCH, so every acknowledged byte is in the
-   * ingest file and survives a server crash (not a power loss: no fsync until commit). Pair it
-   * with a checkpointing digester (store-fs `hashWasmDigesters`): with node:crypto each PATCH
-   * would re-read the whole upload. Default false (a 202 may be up to one write batch ahead of
-   * the file; the upload status after a crash is the truth).
-   */
-  durableChunks?: boolean;
   /** Accept indexes whose child manifests are not in the repository. Default true. */
   sparseIndexes?: boolean;
   /** Called with unexpected errors (answered 500). Default: ignored. */
@@ -186,7 +182,6 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   const uploads = new UploadManager(store, storage, {
     writerIdleMs: options.writerIdleMs ?? 5000,
     lockWaitMs: options.lockWaitMs ?? 30_000,
-    durableChunks: options.durableChunks ?? false,
   });
   const services: Services = { store, storage, uploads, sparseIndexes: options.sparseIndexes ?? true };
   const faults = new Faults(options.faults);

@@ -32,8 +32,6 @@ export interface UploadManagerOptions {
   writerIdleMs: number;
   /** How long to wait for a writer another process holds (ms). */
   lockWaitMs: number;
-  /** Close the writer before acknowledging each chunk (the bytes are then in the ingest file). */
-  durableChunks: boolean;
 }
 
 interface OpenSession {
@@ -78,10 +76,16 @@ export class UploadManager {
     return s;
   }
 
-  /** Bytes received so far. */
+  /**
+   * Bytes received so far. An open writer is flushed first, so the offset reported is also what
+   * another process (or this one after a crash) would find in the ingest.
+   */
   async offset(uuid: string): Promise<number> {
     const open = this.#open.get(uuid);
-    if (open !== undefined) return (await open.writer.status()).offset;
+    if (open !== undefined) {
+      await open.writer.flush?.();
+      return (await open.writer.status()).offset;
+    }
     try {
       return (await this.#store.status(uploadRef(uuid))).offset;
     } catch (err) {
@@ -108,17 +112,16 @@ export class UploadManager {
         const offset = (await writer.status()).offset;
         if (start !== undefined && start !== offset) {
           body.resume();
+          await writer.flush?.();
           throw rangeError(offset, `chunk starts at ${start}, the upload is at ${offset}`);
         }
         ok = false;
         for await (const chunk of body as AsyncIterable<Buffer>) await writer.write(chunk);
+        // Acknowledged bytes must survive this process: out of the store's write buffer before
+        // the 202 (a crash then loses nothing acknowledged; a power loss still may, no fsync).
+        await writer.flush?.();
         ok = true;
         const end = (await writer.status()).offset;
-        if (this.#options.durableChunks) {
-          // Closing flushes the write batch (and checkpoints a saving digester) before the 202.
-          this.#forget(session.uuid);
-          await writer.close();
-        }
         await this.#touch(session);
         return end;
       } finally {
@@ -128,7 +131,7 @@ export class UploadManager {
           this.#forget(session.uuid);
           await writer.close().catch(() => undefined);
           await this.#touch(session).catch(() => undefined);
-        } else if (!this.#options.durableChunks) {
+        } else {
           this.#keep(session.uuid, writer);
         }
       }

@@ -279,6 +279,18 @@ export class FsWriter implements Writer {
     });
   }
 
+  /**
+   * Write the staged batch to the ingest file (no fsync): a process that reopens the ingest after
+   * this one dies finds every byte accepted so far.
+   */
+  flush(): Promise<void> {
+    return this.#serial(async () => {
+      this.#usable();
+      await this.#flush();
+      await this.#maybeCheckpoint(false);
+    });
+  }
+
   digest(): Digest {
     return this.#digester.digest();
   }

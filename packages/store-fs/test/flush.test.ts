@@ -1,0 +1,39 @@
+/** Writer.flush(): staged bytes reach the ingest file, where another store instance sees them. */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes, createHash } from "node:crypto";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { parseDigest } from "@ferry/core";
+import { hashWasmDigesters, openFsStore } from "../src/index.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ferry-fs-flush-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+it.each([
+  ["node:crypto", {}],
+  ["hash-wasm", { digesters: hashWasmDigesters, checkpointBytes: 4096 }],
+])("flush writes the staged batch so another store on the directory sees every byte (%s)", async (_name, opts) => {
+  const a = await openFsStore(dir, opts);
+  const b = await openFsStore(dir, opts);
+  const data = randomBytes(10_000);
+  const w = await a.writer({ ref: "r" });
+  await w.write(data.subarray(0, 6000));
+  // Below the write batch: only in memory so far.
+  expect((await b.status("r")).offset).toBe(0);
+  await w.flush!();
+  expect((await b.status("r")).offset).toBe(6000);
+  // The writer goes on normally after a flush.
+  await w.write(data.subarray(6000));
+  await w.flush!();
+  expect((await b.status("r")).offset).toBe(10_000);
+  const want = parseDigest(`sha256:${createHash("sha256").update(data).digest("hex")}`);
+  expect(w.digest()).toBe(want);
+  await w.commit(data.length, want);
+  expect((await b.info(want)).size).toBe(10_000);
+});
