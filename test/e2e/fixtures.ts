@@ -1,7 +1,11 @@
 /** Small synthetic images written straight into a content store, for orchestration tests. */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll } from "vitest";
 import {
   type ContentStore,
   type Descriptor,
@@ -17,6 +21,22 @@ import {
   ingestRef,
   writeBlob,
 } from "./deps.ts";
+
+/**
+ * Temp directories for the tests of one file: the returned function makes a fresh one named
+ * `<prefix>…`; all of them are removed after the file's tests.
+ */
+export function tempDirs(prefix: string): () => Promise<string> {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return async () => {
+    const d = await mkdtemp(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+}
 
 export interface SyntheticImage {
   root: Descriptor;

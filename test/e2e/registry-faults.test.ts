@@ -1,19 +1,11 @@
 /** Transport trouble seen through the status stream: retries and dropped connections. */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRegistryResolver, describeWithRegistry, type Descriptor, makeImage, openFsStore, pull, startFaultProxy, push } from "./deps.ts";
-import { collect, present } from "./fixtures.ts";
+import { collect, present, tempDirs } from "./fixtures.ts";
 
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs("ferry-e2e-faults-");
 async function store() {
-  const d = await mkdtemp(join(tmpdir(), "ferry-e2e-faults-"));
-  dirs.push(d);
-  return openFsStore(d);
+  return openFsStore(await tempDir());
 }
 
 describeWithRegistry(

@@ -3,10 +3,9 @@
  * skopeo. Skipped when the tools are missing, failing instead under CI=true.
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import {
   active,
   copy,
@@ -20,18 +19,10 @@ import {
   skopeo,
   type StatusEvent,
 } from "./deps.ts";
-import { collect, present } from "./fixtures.ts";
+import { collect, present, tempDirs } from "./fixtures.ts";
 
 const MiB = 1024 * 1024;
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), "ferry-e2e-"));
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs("ferry-e2e-");
 
 /** sha256 of what the registry serves for `ref` (the manifest or index bytes). */
 async function remoteDigest(ref: string): Promise<string> {

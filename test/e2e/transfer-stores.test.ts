@@ -1,19 +1,10 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
-import { collect, present, put, syntheticImage } from "./fixtures.ts";
+import { collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), "ferry-transfer-"));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs("ferry-transfer-");
 
 describe("copy between stores", () => {
   it("copies memory → fs → memory with every blob and the name", async () => {
