@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DeniedError, DigestMismatchError, FerryError, NotFoundError, RangeNotSatisfiableError, SizeMismatchError, TooManyRequestsError, UnauthorizedError, UnavailableError } from "@ferry/core";
 import { parseRegistryErrors, registryError } from "./registry-error.ts";
 
 describe("registryError", () => {
@@ -60,5 +61,25 @@ describe("registryError", () => {
     [400, "Registry"],
   ])("HTTP %i without a registry code → %s", (status, want) => {
     expect(registryError({ status, method: "HEAD", url: "http://r/v2/x", registryErrors: [] }).code).toBe(want);
+  });
+
+  it("returns the specific error class for each code, so instanceof works", () => {
+    const classes = [
+      [404, NotFoundError],
+      [401, UnauthorizedError],
+      [403, DeniedError],
+      [429, TooManyRequestsError],
+      [503, UnavailableError],
+      [416, RangeNotSatisfiableError],
+    ] as const;
+    for (const [status, cls] of classes) {
+      expect(registryError({ status, method: "GET", url: "http://r/v2/x", registryErrors: [] })).toBeInstanceOf(cls);
+    }
+    const body = (code: string) => [{ code }];
+    expect(registryError({ status: 400, method: "PUT", url: "http://r", registryErrors: body("DIGEST_INVALID") })).toBeInstanceOf(DigestMismatchError);
+    expect(registryError({ status: 400, method: "PUT", url: "http://r", registryErrors: body("SIZE_INVALID") })).toBeInstanceOf(SizeMismatchError);
+    const other = registryError({ status: 400, method: "PUT", url: "http://r", registryErrors: body("MANIFEST_INVALID") });
+    expect(other).toBeInstanceOf(FerryError);
+    expect(other.code).toBe("Registry");
   });
 });

@@ -13,6 +13,7 @@ import {
   UnauthorizedError,
   UnavailableError,
   type ErrorCode,
+  type FerryErrorOptions,
 } from "@ferry/core";
 import { redact } from "./auth/redact.ts";
 
@@ -53,6 +54,17 @@ const CODE_MAP: Record<string, ErrorCode> = {
   UNAVAILABLE: "Unavailable",
 };
 
+const ERROR_CLASSES: Partial<Record<ErrorCode, new (message: string, options?: FerryErrorOptions) => FerryError>> = {
+  NotFound: NotFoundError,
+  Unauthorized: UnauthorizedError,
+  Denied: DeniedError,
+  TooManyRequests: TooManyRequestsError,
+  Unavailable: UnavailableError,
+  RangeNotSatisfiable: RangeNotSatisfiableError,
+  DigestMismatch: DigestMismatchError,
+  SizeMismatch: SizeMismatchError,
+};
+
 function codeForStatus(status: number): ErrorCode {
   if (status === 401) return "Unauthorized";
   if (status === 403) return "Denied";
@@ -88,26 +100,9 @@ export function registryError(input: ResponseErrorInput): FerryError {
   const why = first ? `${first.code}${first.message ? `: ${first.message}` : ""}` : `HTTP ${status}`;
   const message = `${method} ${url}: ${why}`;
   const options = { details: { status, method, url, registryCodes, ...input.extra } };
-  switch (code) {
-    case "NotFound":
-      return new NotFoundError(message, options);
-    case "Unauthorized":
-      return new UnauthorizedError(message, options);
-    case "Denied":
-      return new DeniedError(message, options);
-    case "TooManyRequests":
-      return new TooManyRequestsError(message, options);
-    case "Unavailable":
-      return new UnavailableError(message, options);
-    case "RangeNotSatisfiable":
-      return new RangeNotSatisfiableError(message, options);
-    case "DigestMismatch":
-      return new DigestMismatchError(message, options);
-    case "SizeMismatch":
-      return new SizeMismatchError(message, options);
-    default:
-      return new FerryError(code, message, options);
-  }
+  // The specific subclass when there is one, so `instanceof NotFoundError` works for callers.
+  const Specific = ERROR_CLASSES[code];
+  return Specific ? new Specific(message, options) : new FerryError(code, message, options);
 }
 
 const KEEP_QUERY = new Set(["digest", "n", "last", "mount", "from", "artifactType"]);
