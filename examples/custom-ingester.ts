@@ -33,7 +33,7 @@ import {
   type WriterOptions,
 } from "@ferry/core";
 import { createRegistryResolver } from "@ferry/fetcher";
-import { flag, isMain, positionals, seedImage, startLocalRegistry } from "./lib/setup.ts";
+import { flag, isMain, positionals, withImage } from "./lib/setup.ts";
 
 const BLOCK = 512;
 
@@ -241,14 +241,9 @@ export async function archiveImage(ref: string, out: string, signal?: AbortSigna
 
 if (isMain(import.meta.url)) {
   const args = process.argv.slice(2);
-  let ref = positionals(args, ["--out"])[0];
-  const registry = ref === undefined ? await startLocalRegistry() : undefined;
-  try {
-    if (registry) ref = (await seedImage(registry.host, "example/archive:1", { layers: 2, layerSize: 2 ** 20 })).reference;
+  await withImage(positionals(args, ["--out"])[0], "example/archive:1", { layers: 2, layerSize: 2 ** 20 }, async (ref) => {
     const out = flag(args, "--out") ?? "image.tar";
-    const r = await archiveImage(ref as string, out);
+    const r = await archiveImage(ref, out);
     console.log(`archived ${ref} ${r.root.digest} into ${out}: ${r.entries.length} entries, ${r.bytes} bytes counted`);
-  } finally {
-    await registry?.close();
-  }
+  });
 }

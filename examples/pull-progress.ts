@@ -11,7 +11,7 @@ import { filter } from "rxjs";
 import { pull, type ProgressEvent, type TransferResult } from "@ferry/core";
 import { createRegistryResolver } from "@ferry/fetcher";
 import { openFsStore } from "@ferry/store-fs";
-import { flag, isMain, positionals, seedImage, startLocalRegistry } from "./lib/setup.ts";
+import { flag, isMain, positionals, withImage } from "./lib/setup.ts";
 
 /** Pull `ref` into the OCI layout at `storeDir`; `signal` cancels (partial blobs stay resumable). */
 export async function pullWithProgress(ref: string, storeDir: string, signal?: AbortSignal): Promise<TransferResult> {
@@ -40,13 +40,8 @@ export async function pullWithProgress(ref: string, storeDir: string, signal?: A
 
 if (isMain(import.meta.url)) {
   const args = process.argv.slice(2);
-  let ref = positionals(args, ["--store"])[0];
-  const registry = ref === undefined ? await startLocalRegistry() : undefined;
-  try {
-    if (registry) ref = (await seedImage(registry.host, "example/pull:1", { layers: 3, layerSize: 4 * 2 ** 20 })).reference;
-    const result = await pullWithProgress(ref as string, flag(args, "--store") ?? ".content");
+  await withImage(positionals(args, ["--store"])[0], "example/pull:1", { layers: 3, layerSize: 4 * 2 ** 20 }, async (ref) => {
+    const result = await pullWithProgress(ref, flag(args, "--store") ?? ".content");
     console.log(`pulled ${ref} ${result.root.digest}: ${result.totals.blobsDone} blobs, ${result.totals.bytesTransferred} bytes transferred`);
-  } finally {
-    await registry?.close();
-  }
+  });
 }

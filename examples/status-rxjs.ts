@@ -12,7 +12,7 @@ import { count, distinct, filter, firstValueFrom, groupBy, lastValueFrom, map, m
 import { isBlobEvent, pull, type BlobKind, type DoneEvent, type DownloadingEvent, type ProgressEvent, type ResolvedEvent, type StatusEvent } from "@ferry/core";
 import { createRegistryResolver } from "@ferry/fetcher";
 import { createMemoryStore } from "@ferry/store-memory";
-import { isMain, positionals, seedImage, startLocalRegistry } from "./lib/setup.ts";
+import { isMain, positionals, withImage } from "./lib/setup.ts";
 
 export interface KindSummary {
   kind: BlobKind;
@@ -78,15 +78,11 @@ export async function summarisePull(ref: string, onLine: (line: string) => void 
 }
 
 if (isMain(import.meta.url)) {
-  let ref = positionals(process.argv.slice(2))[0];
-  const registry = ref === undefined ? await startLocalRegistry() : undefined;
-  try {
-    if (registry) ref = (await seedImage(registry.host, "example/rx:1", { platforms: ["linux/amd64", "linux/arm64"], layers: 3, layerSize: 2 ** 20 })).reference;
-    const s = await summarisePull(ref as string);
+  const seed = { platforms: ["linux/amd64", "linux/arm64"], layers: 3, layerSize: 2 ** 20 };
+  await withImage(positionals(process.argv.slice(2))[0], "example/rx:1", seed, async (ref) => {
+    const s = await summarisePull(ref);
     console.log(`root ${s.root}`);
     for (const k of s.perKind) console.log(`${k.kind.padEnd(8)} ${String(k.blobs).padStart(3)} blobs ${String(k.bytes).padStart(10)} bytes`);
     console.log(`${s.moved} blobs moved bytes`);
-  } finally {
-    await registry?.close();
-  }
+  });
 }

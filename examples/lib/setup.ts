@@ -78,6 +78,20 @@ export async function seedImage(host: string, repoTag: string, options: SeedOpti
   }
 }
 
+/**
+ * Run `body` on `ref`; without one, on a generated image seeded as `repoTag` into a throwaway
+ * local registry (stopped afterwards): how each example runs with no arguments.
+ */
+export async function withImage(ref: string | undefined, repoTag: string, seed: SeedOptions, body: (ref: string) => Promise<void>): Promise<void> {
+  if (ref !== undefined) return body(ref);
+  const registry = await startLocalRegistry();
+  try {
+    await body((await seedImage(registry.host, repoTag, seed)).reference);
+  } finally {
+    await registry.close();
+  }
+}
+
 /** `--flag value` from argv, or undefined. */
 export function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
