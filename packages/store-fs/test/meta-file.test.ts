@@ -1,0 +1,47 @@
+/**
+ * Labels and timestamps live in one small JSON file per blob beside the OCI layout
+ * (`.ferry/meta/<alg>/<hex>.json`), never inside `blobs/` or `index.json`, and a new store handle
+ * (another process) reads them back.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { digestOf } from "@ferry/core";
+import { openFsStore } from "../src/index.ts";
+import { tempDir } from "./helpers.ts";
+
+let dir: { path: string; cleanup: () => Promise<void> };
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(async () => {
+  await dir.cleanup();
+});
+
+it("keeps labels and times in .ferry/meta/<alg>/<hex>.json, outside the layout's own files", async () => {
+  const store = await openFsStore(dir.path);
+  const data = Buffer.from("labelled blob");
+  const digest = digestOf(data);
+  const w = await store.writer({ ref: "meta-1", total: data.byteLength, expected: digest });
+  await w.write(data);
+  await w.commit(data.byteLength, digest, { labels: { "ferry.example/origin": "test", keep: "yes" } });
+  await store.update({ digest, labels: { note: "later" } }, ["labels.note"]);
+  const info = await store.info(digest);
+
+  const metaPath = join(dir.path, ".ferry", "meta", "sha256", `${digest.slice("sha256:".length)}.json`);
+  const meta = JSON.parse(await readFile(metaPath, "utf8")) as { createdAt: string; updatedAt: string; labels: Record<string, string> };
+  expect(meta.labels).toEqual({ "ferry.example/origin": "test", keep: "yes", note: "later" });
+  expect(Date.parse(meta.createdAt)).toBe(info.createdAt.getTime());
+  expect(Date.parse(meta.updatedAt)).toBe(info.updatedAt.getTime());
+  expect(info.updatedAt.getTime()).toBeGreaterThanOrEqual(info.createdAt.getTime());
+
+  // The layout itself holds only what the OCI spec names: the blob and no label anywhere.
+  expect(await readdir(join(dir.path, "blobs", "sha256"))).toEqual([digest.slice("sha256:".length)]);
+  expect(await readFile(join(dir.path, "index.json"), "utf8")).not.toContain("later");
+
+  const other = await openFsStore(dir.path);
+  const seen = await other.info(digest);
+  expect(seen.labels).toEqual(meta.labels);
+  expect(seen.createdAt.getTime()).toBe(info.createdAt.getTime());
+  expect(seen.updatedAt.getTime()).toBe(info.updatedAt.getTime());
+});
