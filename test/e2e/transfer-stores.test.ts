@@ -133,6 +133,31 @@ describe("copy between stores", () => {
     expect((await b.getName("y")).digest).toBe(img.root.digest);
   });
 
+  it("skips a foreign (non-distributable) layer unless nonDistributable is set", async () => {
+    const a = new MemoryStore();
+    const foreign = await put(a, MediaTypes.DockerLayerForeignGzip, Buffer.from("windows base layer"));
+    const config = await put(a, MediaTypes.OciConfig, Buffer.from(JSON.stringify({ os: "windows", architecture: "amd64", rootfs: { type: "layers", diff_ids: [] } })));
+    const doc = {
+      schemaVersion: 2,
+      mediaType: MediaTypes.OciManifest,
+      config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+      layers: [{ mediaType: foreign.mediaType, digest: foreign.digest, size: foreign.size, urls: ["https://example.invalid/layer"] }],
+    };
+    const m = await put(a, MediaTypes.OciManifest, Buffer.from(JSON.stringify(doc)));
+    await a.setName("win", m);
+    const b = new MemoryStore();
+    const op = copy("win", "win", { from: a, to: b });
+    const skipped: string[] = [];
+    op.events.on("skipped", (e) => skipped.push(`${e.reason}:${e.digest}`));
+    const r = await op.done;
+    expect(skipped).toEqual([`nondistributable:${foreign.digest}`]);
+    expect([...(await present(b, [m, config, foreign]))].sort()).toEqual([m.digest, config.digest].sort());
+    expect(r.totals.blobsTotal).toBe(2);
+    const c = new MemoryStore();
+    await copy("win", "win", { from: a, to: c, nonDistributable: true }).done;
+    expect((await present(c, [m, config, foreign])).size).toBe(3);
+  });
+
   it("pushes a store's graph to another store with push()", async () => {
     const a = new MemoryStore();
     const img = await syntheticImage(a, { name: "local" });

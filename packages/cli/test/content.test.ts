@@ -39,6 +39,16 @@ describe("ferry content", () => {
     expect(rm.code).toBe(0);
     expect(rm.stdout).toBe(`${digest}\n`);
     expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toBe("");
+    // Several digests: a missing one is reported (exit 3), the others are still deleted.
+    const more = [randomBytes(1000), randomBytes(2000)];
+    for (const b of more) {
+      expect((await runCli(["content", "ingest", "--store", store, "--ref", digestOf(b), "--expected-digest", digestOf(b)], { stdin: b })).code).toBe(0);
+    }
+    const several = await runCli(["content", "rm", digestOf(more[0]!), digest, digestOf(more[1]!), "--store", store]);
+    expect(several.code).toBe(3);
+    expect(several.stderr).toContain(`${digest}: not found`);
+    expect(several.stdout).toBe(`${digestOf(more[0]!)}\n${digestOf(more[1]!)}\n`);
+    expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toBe("");
     // Gone now: path and rm say not found (exit 3).
     expect((await runCli(["content", "path", digest, "--store", store])).code).toBe(3);
     expect((await runCli(["content", "rm", digest, "--store", store])).code).toBe(3);
