@@ -1,5 +1,6 @@
 /**
- * Faults injected by the testkit proxy in front of a real docker-registry.
+ * Faults injected by the testkit proxy in front of a real registry: ferry's embedded registry and
+ * docker-registry (distribution 2.8), the same assertions for both (servers.ts).
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -8,8 +9,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { digestHex, digestStream, isNotFound, type Descriptor, type RetryInfo } from "@ferry/core";
 import { createMemoryStore } from "@ferry/store-memory";
-import { buildImage, describeWithRegistry, makeImage, startFaultProxy, type BuiltLayout, type FaultProxy, type MadeImage } from "@ferry/testkit";
+import { buildImage, makeImage, startFaultProxy, type BuiltLayout, type FaultProxy, type MadeImage } from "@ferry/testkit";
 import { createRegistryResolver, fetchToStore, type RegistryResolver, type RequestAuthorizer } from "../src/index.ts";
+import { describeEachServer } from "./servers.ts";
 
 const blobPath = (dir: string, d: Descriptor) => join(dir, "blobs", "sha256", digestHex(d.digest));
 const fileSource = (dir: string, d: Descriptor) => ({ open: (offset = 0) => createReadStream(blobPath(dir, d), { start: offset }) });
@@ -21,7 +23,7 @@ async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-describeWithRegistry(
+describeEachServer(
   "registry transport under injected faults",
   (ctx) => {
     let proxy: FaultProxy;
@@ -34,11 +36,11 @@ describeWithRegistry(
 
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), "ferry-faults-"));
-      image = await makeImage(ctx.registry.host, "faulty/img:v1", { layers: 1, layerSize: 1024 * 1024, layoutDir: join(work, "img") });
+      image = await makeImage(ctx.server.host, "faulty/img:v1", { layers: 1, layerSize: 1024 * 1024, layoutDir: join(work, "img") });
       layer = image.layers[0]!;
       layerBytes = await readFile(blobPath(image.dir, layer));
       layout = await buildImage({ dir: join(work, "up"), layers: 1, layerSize: 2 * 1024 * 1024, name: "up" });
-      proxy = await startFaultProxy({ target: ctx.registry.url });
+      proxy = await startFaultProxy({ target: ctx.server.url });
       resolver = createRegistryResolver({ retry: { minDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000 } });
     }, 60_000);
     afterEach(() => {
