@@ -43,6 +43,9 @@ describe("exit codes", () => {
     expect((await runCli(["resolve", "UPPER/Case:1"])).code).toBe(2);
     expect((await runCli(["content", "path", "sha256:nothex"])).code).toBe(2);
     expect((await runCli(["pull", "x/y:1", "--concurrency", "0"])).code).toBe(2);
+    const both = await runCli(["pull", "x/y:1", "--platform", "linux/amd64", "--all-platforms"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--platform and --all-platforms exclude each other/);
     expect((await runCli(["content", "ingest", "--expected-digest", `sha256:${"0".repeat(64)}`])).code).toBe(2);
     // After `--` everything is an argument, even what looks like an option.
     const dashed = await runCli(["content", "path", "--", "--not-an-option"]);
