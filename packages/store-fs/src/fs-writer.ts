@@ -281,13 +281,15 @@ export class FsWriter implements Writer {
 
   /**
    * Write the staged batch to the ingest file (no fsync): a process that reopens the ingest after
-   * this one dies finds every byte accepted so far.
+   * this one dies finds every byte accepted so far. A saving digester also checkpoints here, so
+   * that reopen restores the hash at this offset instead of re-hashing up to checkpointBytes
+   * (callers flush at their chunk boundaries, e.g. a registry before each PATCH's 202).
    */
   flush(): Promise<void> {
     return this.#serial(async () => {
       this.#usable();
       await this.#flush();
-      await this.#maybeCheckpoint(false);
+      await this.#maybeCheckpoint(true);
     });
   }
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { randomBytes, createHash } from "node:crypto";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseDigest } from "@ferry/core";
-import { hashWasmDigesters, openFsStore } from "../src/index.ts";
+import { hashWasmDigesters, ingestKey, openFsStore } from "../src/index.ts";
+import { readCheckpoint } from "../src/ingest-files.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -17,8 +18,8 @@ afterEach(async () => {
 
 it.each([
   ["node:crypto", {}],
-  ["hash-wasm", { digesters: hashWasmDigesters, checkpointBytes: 4096 }],
-])("flush writes the staged batch so another store on the directory sees every byte (%s)", async (_name, opts) => {
+  ["hash-wasm", { digesters: hashWasmDigesters, checkpointBytes: 1024 * 1024 }],
+])("flush writes the staged batch so another store on the directory sees every byte (%s)", async (name, opts) => {
   const a = await openFsStore(dir, opts);
   const b = await openFsStore(dir, opts);
   const data = randomBytes(10_000);
@@ -28,6 +29,9 @@ it.each([
   expect((await b.status("r")).offset).toBe(0);
   await w.flush!();
   expect((await b.status("r")).offset).toBe(6000);
+  // A saving digester checkpoints at the flushed offset (a chunk boundary), whatever checkpointBytes says.
+  const cp = await readCheckpoint(join(dir, "ingest", ingestKey("r")));
+  expect(cp?.offset).toBe(name === "hash-wasm" ? 6000 : undefined);
   // The writer goes on normally after a flush.
   await w.write(data.subarray(6000));
   await w.flush!();
