@@ -1,6 +1,6 @@
 /** Blob uploads: POST (session, monolithic, mount), PATCH, GET status, PUT, DELETE. */
 import { randomUUID } from "node:crypto";
-import { hasCode, isAlreadyExists, isNotFound, type Digest } from "@ferry/core";
+import { digestAlgorithm, digestStream, hasCode, isAlreadyExists, isNotFound, type Digest } from "@ferry/core";
 import { discardBody, hasBody, requestBody, sendEmpty, type RequestContext } from "./http.ts";
 import { isValidName } from "./names.ts";
 import { OciHttpError } from "./oci-errors.ts";
@@ -60,8 +60,15 @@ async function monolithic(s: Services, ctx: RequestContext, repo: string, digest
     writer = await s.store.writer({ ref, expected: digest, total, signal: ctx.signal });
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
-    discardBody(ctx);
-    await s.storage.linkBlob(repo, digest, (await s.store.info(digest)).size);
+    // The bytes are in the store already (pushed to some repository), but linking them here
+    // needs proof that the client has them: otherwise knowing a digest would be enough to read
+    // a blob of a repository one cannot pull from. Hash the body; keep nothing.
+    const size = (await s.store.info(digest)).size;
+    const got = await digestStream(requestBody(ctx) as AsyncIterable<Uint8Array>, digestAlgorithm(digest));
+    if (got.digest !== digest || got.size !== size) {
+      throw new OciHttpError("DIGEST_INVALID", "uploaded content does not match the digest", { detail: { digest } });
+    }
+    await s.storage.linkBlob(repo, digest, size);
     blobCreated(ctx, repo, digest);
     return;
   }

@@ -40,6 +40,23 @@ describe("blobs and uploads", () => {
     expect(await ingests()).toEqual([]);
   });
 
+  it("links an already-stored blob by monolithic POST only when the body proves it", async () => {
+    const data = randomBlob(4000);
+    const digest = await pushBlob(r.url, "holder/repo", data);
+    // Knowing the digest is not enough: an empty (or wrong) body links nothing.
+    for (const body of [Buffer.alloc(0), randomBlob(4000)]) {
+      const res = await fetch(`${r.url}/v2/prober/blobs/uploads/?digest=${digest}`, { method: "POST", body });
+      expect(res.status).toBe(400);
+      expect(await errorCode(res)).toBe("DIGEST_INVALID");
+      expect((await fetch(`${r.url}/v2/prober/blobs/${digest}`, { method: "HEAD" })).status).toBe(404);
+    }
+    const ok = await fetch(`${r.url}/v2/prober/blobs/uploads/?digest=${digest}`, { method: "POST", body: data });
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get("docker-content-digest")).toBe(digest);
+    expect((await fetch(`${r.url}/v2/prober/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
+    expect(await ingests()).toEqual([]);
+  });
+
   it("runs a chunked session: POST, PATCH with Content-Range, status, 416 on a gap, PUT with a final chunk", async () => {
     const data = randomBlob(3000);
     const digest = sha256(data);
