@@ -51,6 +51,28 @@ describe.each([
     expect(await b.registry.store.listStatuses({ refPrefix: "upload-" })).toEqual([]);
   });
 
+  it("keeps a session's writer, and so its running hash, open between PATCHes in one process", async () => {
+    const store = await openFsStore(join(dir, "store"), checkpoints ? { digesters: hashWasmDigesters, checkpointBytes: 1024 } : {});
+    const opened: string[] = [];
+    const open = store.writer.bind(store);
+    store.writer = async (o) => {
+      opened.push(o.ref);
+      return open(o);
+    };
+    const a = await startRegistry({ store, storage: new FsRegistryStorage(join(dir, "meta")), writerIdleMs: 600_000 });
+    running.push(a);
+    const data = randomBlob(50_000);
+    const post = await fetch(`${a.url}/v2/warm/blobs/uploads/`, { method: "POST" });
+    const path = post.headers.get("location")!;
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${a.url}${path}`, { method: "PATCH", body: data.subarray(i * 10_000, (i + 1) * 10_000) });
+      expect(res.status).toBe(202);
+    }
+    expect((await fetch(`${a.url}${path}?digest=${sha256(data)}`, { method: "PUT" })).status).toBe(201);
+    // Opened once, by the POST: no PATCH reopened the ingest (a reopen rebuilds the hash).
+    expect(opened.filter((ref) => ref.startsWith("upload-"))).toHaveLength(1);
+  });
+
   it("lets two servers sharing one directory take turns on one session", async () => {
     const a = await start({ writerIdleMs: 20 });
     const b = await start({ writerIdleMs: 20 });
