@@ -114,6 +114,22 @@ export async function syntheticImage(store: ContentStore, options: SyntheticImag
   return out;
 }
 
+/** An artifact manifest (empty config, one text layer) whose `subject` is `subject`, e.g. an SBOM. */
+export async function artifact(store: ContentStore, subject: Descriptor, artifactType: string, text: string): Promise<Descriptor> {
+  const blob = await put(store, "text/plain", Buffer.from(text));
+  const empty = await put(store, MediaTypes.OciEmpty, Buffer.from("{}"));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.OciManifest,
+    artifactType,
+    config: { mediaType: empty.mediaType, digest: empty.digest, size: empty.size },
+    layers: [{ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+  };
+  const d = await put(store, MediaTypes.OciManifest, Buffer.from(JSON.stringify(manifest)));
+  return { ...d, artifactType };
+}
+
 /** Digests a store holds, among `descs`. */
 export async function present(store: ContentStore, descs: Descriptor[]): Promise<Set<string>> {
   const have = new Set<string>();

@@ -13,13 +13,15 @@ import {
   describeWithRegistry,
   type Descriptor,
   makeImage,
+  MediaTypes,
+  MemoryStore,
   openFsStore,
   pull,
   push,
   skopeo,
   type StatusEvent,
 } from "./deps.ts";
-import { collect, present, tempDirs } from "./fixtures.ts";
+import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const MiB = 1024 * 1024;
 const tempDir = tempDirs("ferry-e2e-");
@@ -169,6 +171,31 @@ describeWithRegistry(
       const dst = `${ctx.registry.host}/dockerback:1`;
       await push(dst, { store, name: docker.reference, resolver, concurrency: 1, manifestConcurrency: 1 }).done;
       expect(await remoteDigest(dst)).toBe(docker.root.digest);
+    });
+
+    it("copies referrers with their subject to the registry and back (tag-schema index: distribution 2.8 has no referrers API)", async () => {
+      const src = new MemoryStore();
+      const img = await syntheticImage(src, { name: "r", platforms: [{ os: "linux", architecture: "amd64" }], layers: 1, layerSize: 4096 });
+      const sbom = await artifact(src, img.root, "application/spdx+json", "sbom of the image");
+      const repo = `${ctx.registry.host}/withrefs`;
+      const up = copy("r", `${repo}:1`, { from: src, to: resolver, referrers: true });
+      const ue = collect(up);
+      await up.done;
+      expect((await ue).find((e) => e.type === "done" && e.digest === sbom.digest)).toBeDefined();
+      // ferry does not write the tag-schema index; publish it as a client of such a registry would.
+      const tagIndex = await put(src, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [sbom] })));
+      await copy(tagIndex.digest, `${repo}:sha256-${img.root.digest.slice(7)}`, { from: src, to: resolver }).done;
+
+      const plain = new MemoryStore();
+      await pull(`${repo}:1`, { resolver, store: plain, platform: "all" }).done;
+      expect((await present(plain, [sbom])).size).toBe(0);
+      const withRefs = new MemoryStore();
+      const op = pull(`${repo}:1`, { resolver, store: withRefs, platform: "all", referrers: true });
+      const events = collect(op);
+      await op.done;
+      expect((await present(withRefs, [sbom, ...img.all])).size).toBe(img.all.length + 1);
+      const order = (await events).filter((e) => e.type === "done").map((e) => e.digest);
+      expect(order.indexOf(sbom.digest)).toBeGreaterThan(order.indexOf(img.root.digest));
     });
 
     it("copies registry → layout → registry", async () => {

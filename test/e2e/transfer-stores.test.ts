@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
-import { collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
+import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const tempDir = tempDirs("ferry-transfer-");
 
@@ -278,21 +278,6 @@ describe("referrers", () => {
     expect([...(await present(filtered, [sbom, sig, unrelated]))]).toEqual([sbom.digest]);
   });
 });
-
-async function artifact(store: MemoryStore, subject: Descriptor, artifactType: string, text: string): Promise<Descriptor> {
-  const blob = await put(store, "text/plain", Buffer.from(text));
-  const empty = await put(store, MediaTypes.OciEmpty, Buffer.from("{}"));
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaTypes.OciManifest,
-    artifactType,
-    config: { mediaType: empty.mediaType, digest: empty.digest, size: empty.size },
-    layers: [{ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-  };
-  const d = await put(store, MediaTypes.OciManifest, Buffer.from(JSON.stringify(manifest)));
-  return { ...d, artifactType };
-}
 
 describe("concurrent pulls", () => {
   const stores: Array<() => Promise<ContentStore>> = [async () => new MemoryStore(), async () => openFsStore(await tempDir())];
