@@ -268,6 +268,11 @@ export class RegistryPusher implements Pusher {
         const n = Math.min(chunkSize, desc.size - offset);
         let res: HttpResponse | undefined;
         let failure: unknown;
+        const slice = Readable.from(reader.slice(n), { objectMode: false });
+        const body = slice.pipe(counter(offset, options.onProgress));
+        // pipe() does not forward errors: a source destroyed mid-read (after a refused PATCH) must
+        // end this body, not surface as an uncaught stream error.
+        slice.once("error", (e) => body.destroy(e));
         try {
           res = await this.#ctx.http.send({
             method: "PATCH",
@@ -277,7 +282,7 @@ export class RegistryPusher implements Pusher {
               "content-length": String(n),
               "content-range": `${offset}-${offset + n - 1}`,
             },
-            body: Readable.from(reader.slice(n), { objectMode: false }).pipe(counter(offset, options.onProgress)),
+            body,
             scopes: this.#scopes(),
             signal,
             noAuth: this.#foreign(location),

@@ -26,7 +26,7 @@ const source = (data: Uint8Array) => ({ open: (offset = 0) => Readable.from([Buf
  * A minimal upload endpoint: HEAD says absent, POST opens `/upload/<n>`, PATCHes append, PUT
  * finishes (with the session's bytes plus its own body). `mountStatus` answers mount attempts.
  */
-function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDigest?: (stored: Buffer) => string; keepOfFirstPatch?: number } = {}) {
+function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDigest?: (stored: Buffer) => string; keepOfFirstPatch?: number; failFirstPatch?: boolean } = {}) {
   const stored: Buffer[] = [];
   const patchSizes: number[] = [];
   let finished: Buffer | undefined;
@@ -43,6 +43,12 @@ function uploadServer(opts: { mountStatus?: number; chunkMin?: number; answerDig
       const headers: Record<string, string> = { location: `/upload/${sessions}`, range: "0-0" };
       if (opts.chunkMin !== undefined) headers["oci-chunk-min-length"] = String(opts.chunkMin);
       return void res.writeHead(202, headers).end();
+    }
+    if (req.method === "PATCH" && opts.failFirstPatch && patchSizes.length === 0) {
+      // Refuse at once, before the body has been sent: the client's source is still mid-read.
+      patchSizes.push(-1);
+      res.setHeader("connection", "close");
+      return void res.writeHead(500).end();
     }
     const body = await bodyOf(req);
     if (req.method === "PATCH") {
@@ -141,6 +147,43 @@ describe("chunked uploads", () => {
       expect(retries).toEqual(["chunk upload resumed at byte 600"]);
       expect(up.finished()?.equals(data)).toBe(true);
     } finally {
+      await r.close();
+    }
+  });
+
+  it("a PATCH refused while its source is still reading resumes cleanly (no stray stream error)", async () => {
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256));
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    // A slow source: 100 bytes every 10 ms, so it is waiting for its next piece when the PATCH fails.
+    const slow = {
+      open(offset = 0) {
+        let at = offset;
+        return new Readable({
+          read() {
+            setTimeout(() => {
+              if (at >= data.byteLength) return void this.push(null);
+              this.push(data.subarray(at, at + 100));
+              at += 100;
+            }, 10);
+          },
+        });
+      },
+    };
+    const up = uploadServer({ failFirstPatch: true });
+    const reg = await up.server;
+    const r = createRegistryResolver({ ...fast, uploadChunkSize: 1000, minUploadChunkSize: 1 });
+    const stray: unknown[] = [];
+    const onStray = (e: unknown) => void stray.push(e);
+    process.on("uncaughtException", onStray);
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      expect(await p.push(desc, slow)).toBe("pushed");
+      await new Promise((done) => setTimeout(done, 100));
+      expect(stray).toEqual([]);
+      expect(up.patchSizes).toEqual([-1, 1000, 1000, 1000]);
+      expect(up.finished()?.equals(data)).toBe(true);
+    } finally {
+      process.off("uncaughtException", onStray);
       await r.close();
     }
   });
