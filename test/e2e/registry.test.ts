@@ -12,8 +12,8 @@ import {
   createRegistryResolver,
   describeWithRegistry,
   type Descriptor,
+  digestOf,
   makeImage,
-  MediaTypes,
   MemoryStore,
   openFsStore,
   pull,
@@ -21,7 +21,7 @@ import {
   skopeo,
   type StatusEvent,
 } from "./deps.ts";
-import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
+import { artifact, collect, present, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const MiB = 1024 * 1024;
 const tempDir = tempDirs("ferry-e2e-");
@@ -173,7 +173,7 @@ describeWithRegistry(
       expect(await remoteDigest(dst)).toBe(docker.root.digest);
     });
 
-    it("copies referrers with their subject to the registry and back (tag-schema index: distribution 2.8 has no referrers API)", async () => {
+    it("copies referrers with their subject to the registry, writes the tag-schema index (distribution 2.8 has no referrers API), and back", async () => {
       const src = new MemoryStore();
       const img = await syntheticImage(src, { name: "r", platforms: [{ os: "linux", architecture: "amd64" }], layers: 1, layerSize: 4096 });
       const sbom = await artifact(src, img.root, "application/spdx+json", "sbom of the image");
@@ -182,9 +182,16 @@ describeWithRegistry(
       const ue = collect(up);
       await up.done;
       expect((await ue).find((e) => e.type === "done" && e.digest === sbom.digest)).toBeDefined();
-      // ferry does not write the tag-schema index; publish it as a client of such a registry would.
-      const tagIndex = await put(src, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [sbom] })));
-      await copy(tagIndex.digest, `${repo}:sha256-${img.root.digest.slice(7)}`, { from: src, to: resolver }).done;
+      // The registry cannot list them by itself: ferry tagged an index of them `sha256-<hex of the subject>`.
+      const tagRef = `${repo}:sha256-${img.root.digest.slice(7)}`;
+      const tagRaw = await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${tagRef}`]);
+      const tagIndex = JSON.parse(tagRaw) as { manifests: Descriptor[] };
+      expect(tagIndex.manifests).toEqual([expect.objectContaining({ digest: sbom.digest, artifactType: "application/spdx+json" })]);
+      expect((await ue).find((e) => e.type === "done" && e.kind === "index" && e.digest !== img.root.digest)).toBeDefined();
+      // Copying again finds it listed: the tag index is not rewritten.
+      const again = collect(copy("r", `${repo}:1`, { from: src, to: resolver, referrers: true }));
+      expect((await again).filter((e) => e.type === "uploading")).toEqual([]);
+      expect((await again).some((e) => "digest" in e && e.digest === digestOf(tagRaw))).toBe(false);
 
       const plain = new MemoryStore();
       await pull(`${repo}:1`, { resolver, store: plain, platform: "all" }).done;

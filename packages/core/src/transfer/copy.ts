@@ -1,5 +1,6 @@
 import type { ContentStore } from "../content.ts";
 import type { Descriptor } from "../descriptor.ts";
+import type { Digest } from "../digest.ts";
 import { canListReferrers } from "../graph/referrers.ts";
 import { LocalPusher } from "../local/local-pusher.ts";
 import { asResolver, LocalResolver } from "../local/local-resolver.ts";
@@ -12,6 +13,7 @@ import { buildHandler, type TransferOptions } from "./options.ts";
 import { splitReference } from "./reference.ts";
 import { runOperation } from "./run-operation.ts";
 import { registryRoot } from "./registry-root.ts";
+import { writeReferrersTags } from "./referrers-tag.ts";
 import { readManifest, transferGraph } from "./transfer-graph.ts";
 
 /** Either side of a copy: a registry (or any resolver) or a local content store. */
@@ -65,11 +67,13 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     let destination;
     let tag: string | undefined;
     let mountFrom = options.mountFrom;
+    let registryRepository: string | undefined;
     if (to instanceof LocalResolver) {
       destination = new LocalPusher(to.store);
       tag = dst;
     } else {
       const parts = splitReference(dst);
+      registryRepository = parts.repository;
       if (!to.pusher) throw new InvalidArgumentError("the destination resolver cannot push", { details: { dst } });
       destination = await to.pusher(parts.repository);
       root = await registryRoot({
@@ -97,10 +101,16 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     if (options.untagged) tag = undefined;
 
     let referrers: ((d: Descriptor, s: AbortSignal) => Promise<Descriptor[]>) | undefined;
+    /** Referrers listed at the source, by subject: all of them are at the destination once the walk succeeds. */
+    const copiedReferrers = new Map<Digest, Descriptor[]>();
     if (options.referrers) {
       if (!canListReferrers(from)) throw new InvalidArgumentError("the source cannot list referrers", { details: { src } });
       const artifactType = typeof options.referrers === "object" ? options.referrers.artifactType : undefined;
-      referrers = (d, s) => from.referrers(resolved.name, d.digest, { signal: s, ...(artifactType ? { artifactType } : {}) });
+      referrers = async (d, s) => {
+        const list = await from.referrers(resolved.name, d.digest, { signal: s, ...(artifactType ? { artifactType } : {}) });
+        if (list.length > 0) copiedReferrers.set(d.digest, list);
+        return list;
+      };
     }
 
     await transferGraph({
@@ -119,6 +129,10 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       skipExisting: options.skipExisting ?? true,
       nonDistributable: options.nonDistributable ?? false,
     });
+    // A registry without the referrers API needs the tag-schema index to make them findable.
+    if (copiedReferrers.size > 0 && registryRepository !== undefined && canListReferrers(to)) {
+      await writeReferrersTags({ destination: to, repository: registryRepository, pusher: destination, bySubject: copiedReferrers, reporter, signal });
+    }
     return { root, name: resolved.name };
   });
 }
