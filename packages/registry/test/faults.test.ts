@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { request } from "node:http";
+import { Faults } from "../src/faults.ts";
 import { errorCode, pushBlob, randomBlob, startRegistry, type Running } from "./helpers.ts";
 
 /** GET with node:http so a cut connection is observable with the bytes received before it. */
@@ -103,5 +104,29 @@ describe("fault injection", () => {
     expect(rest.status).toBe(202);
     const put = await fetch(`${loc}?digest=${digest}`, { method: "PUT" });
     expect(put.status).toBe(201);
+  });
+});
+
+describe("rate fault on a fake clock", () => {
+  it("lets through no more than rateBytesPerSec per second of a response body", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "Date"] });
+    try {
+      const plan = new Faults([{ rateBytesPerSec: 10_000 }]).plan("GET", "/v2/x/blobs/sha256:1");
+      expect(plan?.response).toHaveLength(1);
+      const slow = plan!.response[0]!();
+      let received = 0;
+      slow.on("data", (c: Buffer) => (received += c.length));
+      slow.end(Buffer.alloc(100_000));
+      await vi.advanceTimersByTimeAsync(0);
+      // No clock time has passed: at most the first piece (a tenth of a second's worth).
+      expect(received).toBeLessThanOrEqual(1_000);
+      await vi.advanceTimersByTimeAsync(4_000);
+      expect(received).toBeGreaterThanOrEqual(39_000);
+      expect(received).toBeLessThanOrEqual(41_000);
+      await vi.advanceTimersByTimeAsync(6_000);
+      expect(received).toBe(100_000);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
