@@ -102,6 +102,7 @@ describe("blobs and uploads", () => {
     const get = await fetch(`${r.url}/v2/chunked/blobs/${digest}`);
     expect(Buffer.from(await get.arrayBuffer()).equals(data)).toBe(true);
     expect(await ingests()).toEqual([]);
+    expect(await r.registry.storage.getUpload(uuid)).toBeUndefined();
     expect((await fetch(loc)).status).toBe(404);
   });
 
@@ -121,6 +122,7 @@ describe("blobs and uploads", () => {
     expect(st.status).toBe(404);
     expect(await errorCode(st)).toBe("BLOB_UPLOAD_UNKNOWN");
     expect(await ingests()).toEqual([]);
+    expect(await r.registry.storage.getUpload(post.headers.get("docker-upload-uuid")!)).toBeUndefined();
   });
 
   it("refuses a chunk whose Content-Length contradicts its Content-Range", async () => {
