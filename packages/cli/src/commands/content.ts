@@ -39,6 +39,12 @@ export function blobPath(store: FsStore, digest: Digest): string {
   return join(store.root, "blobs", digestAlgorithm(digest), digestHex(digest));
 }
 
+/** One record per line on stdout: the record as JSON with `--json`, its key with `-q`, else a table row under `header`. */
+async function printListing<T>(ctx: CommandContext, items: readonly T[], o: { key(x: T): string; header: string; row(x: T): string }): Promise<void> {
+  const lines = ctx.flags.json ? items.map((x) => JSON.stringify(x)) : ctx.flags.quiet ? items.map(o.key) : [o.header, ...items.map(o.row)];
+  await write(ctx.io.stdout, lines.map((l) => `${l}\n`).join(""));
+}
+
 export const ingestCommand: Command = {
   name: "content ingest",
   summary: "write stdin into the store under a ref (resumable), verify and commit it",
@@ -102,18 +108,12 @@ export const activeCommand: Command = {
     const store = await openStore(ctx, true);
     const list = await store.listStatuses();
     const now = Date.now();
-    let text = "";
-    if (ctx.flags.json) {
-      for (const s of list) text += `${JSON.stringify(s)}\n`;
-    } else if (ctx.flags.quiet) {
-      for (const s of list) text += `${s.ref}\n`;
-    } else {
-      text += `${"REF".padEnd(80)} ${"OFFSET".padStart(12)} ${"TOTAL".padStart(12)}  UPDATED\n`;
-      for (const s of list) {
-        text += `${s.ref.padEnd(80)} ${formatBytes(s.offset).padStart(12)} ${(s.total > 0 ? formatBytes(s.total) : "?").padStart(12)}  ${formatDuration(now - s.updatedAt.getTime())} ago\n`;
-      }
-    }
-    await write(ctx.io.stdout, text);
+    await printListing(ctx, list, {
+      key: (s) => s.ref,
+      header: `${"REF".padEnd(80)} ${"OFFSET".padStart(12)} ${"TOTAL".padStart(12)}  UPDATED`,
+      row: (s) =>
+        `${s.ref.padEnd(80)} ${formatBytes(s.offset).padStart(12)} ${(s.total > 0 ? formatBytes(s.total) : "?").padStart(12)}  ${formatDuration(now - s.updatedAt.getTime())} ago`,
+    });
   },
 };
 
@@ -131,19 +131,14 @@ export const lsCommand: Command = {
     const infos: Info[] = [];
     await store.walk((info) => void infos.push(info));
     infos.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-    let text = "";
-    if (ctx.flags.json) {
-      for (const i of infos) text += `${JSON.stringify(i)}\n`;
-    } else if (ctx.flags.quiet) {
-      for (const i of infos) text += `${i.digest}\n`;
-    } else {
-      text += `${"DIGEST".padEnd(71)} ${"SIZE".padStart(10)}  CREATED                   LABELS\n`;
-      for (const i of infos) {
+    await printListing(ctx, infos, {
+      key: (i) => i.digest,
+      header: `${"DIGEST".padEnd(71)} ${"SIZE".padStart(10)}  CREATED                   LABELS`,
+      row: (i) => {
         const labels = Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(",");
-        text += `${i.digest.padEnd(71)} ${formatBytes(i.size).padStart(10)}  ${i.createdAt.toISOString()}  ${labels}\n`;
-      }
-    }
-    await write(ctx.io.stdout, text);
+        return `${i.digest.padEnd(71)} ${formatBytes(i.size).padStart(10)}  ${i.createdAt.toISOString()}  ${labels}`;
+      },
+    });
   },
 };
 
