@@ -392,3 +392,62 @@ describe("read-seeker", () => {
     }
   });
 });
+
+describe("abort signals on every operation", () => {
+  it("an aborted signal rejects every call with Aborted before anything is sent", async () => {
+    const reg = await stub(rangeHandler(blob));
+    const r = createRegistryResolver(fast);
+    const signal = AbortSignal.abort();
+    const drain = async (it: AsyncIterable<string>) => {
+      for await (const _ of it) void _;
+    };
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const p = await r.pusher(`${reg.host}/r`);
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ["resolve", () => r.resolve(`${reg.host}/r:v1`, { signal })],
+        ["fetchManifest", () => r.fetchManifest(`${reg.host}/r:v1`, { signal })],
+        ["tags", () => drain(r.tags(`${reg.host}/r`, { signal }))],
+        ["catalog", () => drain(r.catalog(reg.host, { signal }))],
+        ["referrers", () => r.referrers(`${reg.host}/r`, manifestDigest, { signal })],
+        ["deleteManifest", () => r.deleteManifest(`${reg.host}/r@${manifestDigest}`, { signal })],
+        ["fetch", () => f.fetch(blobDesc, { signal })],
+        ["readSeeker.read", async () => (await f.readSeeker(blobDesc, { signal })).read(0, 10)],
+        ["fetchToStore", () => fetchToStore(f, blobDesc, createMemoryStore(), { signal })],
+        ["exists", () => p.exists(blobDesc, { signal })],
+        ["push", () => p.push(blobDesc, { open: () => Readable.from([blob]) }, { signal })],
+        ["tag", () => p.tag({ mediaType: MediaTypes.OciManifest, digest: manifestDigest, size: manifest.byteLength }, "t", { signal })],
+      ];
+      for (const [name, call] of calls) {
+        await expect(call(), name).rejects.toMatchObject({ code: "Aborted" });
+      }
+      expect(reg.seen).toEqual([]);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("aborting while paging tags stops at once", async () => {
+    const ac = new AbortController();
+    const reg = await stub((req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      const page = Number(u.searchParams.get("last") ?? 0) + 1;
+      res.writeHead(200, { "content-type": "application/json", link: `</v2/r/tags/list?n=1&last=${page}>; rel="next"` }).end(JSON.stringify({ tags: [String(page)] }));
+    });
+    const r = createRegistryResolver(fast);
+    try {
+      const got: string[] = [];
+      const run = (async () => {
+        for await (const t of r.tags(`${reg.host}/r`, { n: 1, signal: ac.signal })) {
+          got.push(t);
+          if (got.length === 3) ac.abort();
+        }
+      })();
+      await expect(run).rejects.toMatchObject({ code: "Aborted" });
+      expect(got).toEqual(["1", "2", "3"]);
+      expect(reg.seen).toHaveLength(3);
+    } finally {
+      await r.close();
+    }
+  });
+});
