@@ -65,6 +65,30 @@ describe("manifests", () => {
     expect(await errorCode(res)).toBe("MANIFEST_BLOB_UNKNOWN");
   });
 
+  it("exempts non-distributable layers with urls from the blob check, and only those", async () => {
+    const config = Buffer.from("{}");
+    await pushBlob(r.url, "m/foreign", config);
+    const foreign = (urls?: string[]) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: 2 },
+        layers: [
+          {
+            mediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            digest: sha256("never pushed"),
+            size: 12,
+            ...(urls === undefined ? {} : { urls }),
+          },
+        ],
+      });
+    const withUrls = await fetch(`${r.url}/v2/m/foreign/manifests/a`, { method: "PUT", body: foreign(["https://example.com/l"]), headers: { "Content-Type": OCI_MANIFEST } });
+    expect(withUrls.status).toBe(201);
+    const without = await fetch(`${r.url}/v2/m/foreign/manifests/b`, { method: "PUT", body: foreign(), headers: { "Content-Type": OCI_MANIFEST } });
+    expect(without.status).toBe(400);
+    expect(await errorCode(without)).toBe("MANIFEST_BLOB_UNKNOWN");
+  });
+
   it("rejects invalid documents, a Content-Type that contradicts mediaType, and a wrong digest", async () => {
     const bad = await fetch(`${r.url}/v2/m/inv/manifests/x`, { method: "PUT", body: "{not json", headers: { "Content-Type": OCI_MANIFEST } });
     expect(bad.status).toBe(400);
