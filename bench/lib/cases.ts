@@ -2,12 +2,13 @@
  * The benchmark cases of issue 6. Each returns a {@link CaseReport}; ferry always runs as its own
  * process (the bundled worker) so its CPU time and peak RSS are measured like the peers'.
  */
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { startFaultProxy } from "../../packages/testkit/src/index.ts";
 import { contest, figures, median, summarise, type Contender, type ContenderResult } from "./contest.ts";
 import type { BenchImage } from "./images.ts";
 import { measure, type Measured } from "./measure.ts";
+import { storedBytes } from "./stored-bytes.ts";
 
 export interface Target {
   /** What is compared, e.g. "pull MB/s ferry / skopeo". */
@@ -249,29 +250,6 @@ export async function smallBlobsCase(ctx: BenchContext, id: string, reg: Registr
     ofLimits: {},
     targets: [target("ferry blobs/s", ferry.median.blobsPerS, 1000, "min"), rssTarget(results)],
   };
-}
-
-/**
- * Bytes of `image` a store directory holds: a committed blob counts once with its size, else the
- * partial data of its ingest (found by the ref file), so a blob caught between publish and ingest
- * cleanup is not counted twice.
- */
-async function storedBytes(root: string, image: BenchImage): Promise<number> {
-  const partial = new Map<string, number>();
-  for (const key of await readdir(join(root, "ingest")).catch(() => [] as string[])) {
-    const dir = join(root, "ingest", key);
-    const ref = await readFile(join(dir, "ref"), "utf8").catch(() => undefined);
-    const size = await stat(join(dir, "data")).then((s) => s.size, () => 0);
-    if (ref !== undefined) partial.set(ref.trim(), size);
-  }
-  let n = 0;
-  for (const d of image.descriptors) {
-    const [alg, hex] = d.digest.split(":") as [string, string];
-    const committed = await stat(join(root, "blobs", alg, hex)).then((s) => s.size === d.size, () => false);
-    if (committed) n += d.size;
-    else n += Math.min(d.size, [...partial].find(([ref]) => ref.endsWith(d.digest))?.[1] ?? 0);
-  }
-  return n;
 }
 
 /**
