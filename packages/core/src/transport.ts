@@ -50,7 +50,7 @@ export type FetchStream = Readable & { rangeIgnored?: boolean };
 
 export interface Resolver {
   /** Turn a reference (`host/repo:tag`, `…@sha256:…`, or a store name) into a descriptor. */
-  resolve(ref: string, options?: { signal?: AbortSignal }): Promise<Resolved>;
+  resolve(ref: string, options?: { signal?: AbortSignal } & TransferHooks): Promise<Resolved>;
   fetcher(name: string): Promise<Fetcher>;
   pusher?(name: string): Promise<Pusher>;
 }

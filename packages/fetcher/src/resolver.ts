@@ -21,6 +21,7 @@ import {
   type Digest,
   type Resolved,
   type Resolver,
+  type TransferHooks,
 } from "@ferry/core";
 import type { TransportContext } from "./context.ts";
 import { errorRank, hostsFor, RepositoryEndpoint } from "./endpoint.ts";
@@ -147,32 +148,33 @@ export class RegistryResolver implements Resolver {
     throw best;
   }
 
-  async resolve(ref: string, options: SignalOption = {}): Promise<Resolved> {
+  async resolve(ref: string, options: SignalOption & TransferHooks = {}): Promise<Resolved> {
     const r = parseReference(ref);
-    const signal = options.signal;
+    const { signal, onRetry } = options;
     const descriptor = await this.#each(this.#endpoints(r, "resolve"), signal, async (ep) => {
-      if (r.digest) return (await this.#getManifest(ep, r.digest, r.digest, signal)).descriptor;
-      return this.#headTag(ep, r.tag as string, signal);
+      if (r.digest) return (await this.#getManifest(ep, r.digest, r.digest, signal, onRetry)).descriptor;
+      return this.#headTag(ep, r.tag as string, signal, onRetry);
     });
     return { name: r.name, descriptor };
   }
 
   /** Fetch a manifest by tag or digest, with its raw bytes (verified against a digest ref). */
-  async fetchManifest(ref: string, options: SignalOption = {}): Promise<FetchedManifest> {
+  async fetchManifest(ref: string, options: SignalOption & TransferHooks = {}): Promise<FetchedManifest> {
     const r = parseReference(ref);
     const got = await this.#each(this.#endpoints(r, "resolve"), options.signal, (ep) =>
-      this.#getManifest(ep, (r.digest ?? r.tag) as string, r.digest, options.signal),
+      this.#getManifest(ep, (r.digest ?? r.tag) as string, r.digest, options.signal, options.onRetry),
     );
     return { name: r.name, ...got };
   }
 
-  async #headTag(ep: RepositoryEndpoint, tag: string, signal: AbortSignal | undefined): Promise<Descriptor> {
+  async #headTag(ep: RepositoryEndpoint, tag: string, signal: AbortSignal | undefined, onRetry?: TransferHooks["onRetry"]): Promise<Descriptor> {
     const res = await this.#ctx.http.send({
       method: "HEAD",
       url: ep.url(`manifests/${tag}`),
       headers: { accept: ACCEPT_MANIFESTS },
       scopes: ep.scopes("pull"),
       signal,
+      onRetry,
       accept: (s) => (s >= 200 && s < 300) || s === 405,
     });
     const dcd = res.header("docker-content-digest");
@@ -183,7 +185,7 @@ export class RegistryResolver implements Resolver {
       return { mediaType: ct, digest: dcd, size: len };
     }
     // No usable digest/length/type (ECR, static hosts) or HEAD not allowed: GET and hash.
-    return (await this.#getManifest(ep, tag, undefined, signal)).descriptor;
+    return (await this.#getManifest(ep, tag, undefined, signal, onRetry)).descriptor;
   }
 
   #tooBig(url: URL, size: number): FerryError {
@@ -197,6 +199,7 @@ export class RegistryResolver implements Resolver {
     refOrDigest: string,
     expected: Digest | undefined,
     signal: AbortSignal | undefined,
+    onRetry?: TransferHooks["onRetry"],
   ): Promise<{ descriptor: Descriptor; data: Uint8Array }> {
     const get = (path: string) =>
       this.#ctx.http.send({
@@ -205,6 +208,7 @@ export class RegistryResolver implements Resolver {
         headers: { accept: ACCEPT_MANIFESTS },
         scopes: ep.scopes("pull"),
         signal,
+        onRetry,
       });
     // The client retries until headers arrive; a body cut short is retried here (small, so from 0).
     for (let attempt = 1; ; attempt++) {

@@ -135,8 +135,12 @@ describeEachServer(
 
     it("rides out a burst of 503s", async () => {
       proxy.setRules([{ path: /\/manifests\//, status: 503, count: 3 }]);
-      expect((await resolver.resolve(`${name()}:v1`)).descriptor.digest).toBe(image.digest);
+      const seen: number[] = [];
+      const got = await resolver.resolve(`${name()}:v1`, { onRetry: (info) => seen.push(info.status ?? 0) });
+      expect(got.descriptor.digest).toBe(image.digest);
       expect(proxy.requests.filter((r) => r.status === 503).length).toBe(3);
+      // resolve reports each wait through the transfer hooks (the status stream shows them as `retrying`).
+      expect(seen).toEqual([503, 503, 503]);
       proxy.setRules([{ path: /\/manifests\//, status: 503 }]);
       await expect(resolver.resolve(`${name()}:v1`)).rejects.toMatchObject({ code: "Unavailable", details: { status: 503 } });
     });

@@ -56,8 +56,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     const to = asResolver(options.to);
 
     reporter.resolving(src);
-    // `onRetry` goes beyond the Resolver contract's options: a resolver that calls it reports its
-    // waits as operation-wide `retrying` events (@ferry/fetcher's resolve does not forward it yet).
+    // A resolver that calls `onRetry` has its waits reported as operation-wide `retrying` events.
     const resolveOptions: { signal: AbortSignal } & TransferHooks = { signal, onRetry: (info) => reporter.retrying(info) };
     const resolved = await from.resolve(src, resolveOptions);
     reporter.resolved(src, resolved.name, resolved.descriptor);
