@@ -1,6 +1,7 @@
 /**
  * Credentials found the way docker finds them, end to end: a resolver created with no credential
- * option pulls from a real htpasswd-protected docker-registry using `~/.docker/config.json`
+ * option pulls from a Basic-auth registry (ferry's embedded one and an htpasswd-protected
+ * docker-registry 2.8, the same assertions) using `~/.docker/config.json`
  * (`auths` with base64 `auth`), a `credHelpers` entry and a `credsStore` default, the helpers
  * being real `docker-credential-*` executables on PATH.
  */
@@ -8,8 +9,9 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { describeWithRegistry, makeImage, type MadeImage } from "@ferry/testkit";
+import { makeImage, type MadeImage } from "@ferry/testkit";
 import { createRegistryResolver } from "../src/index.ts";
+import { describeEachServer } from "./servers.ts";
 
 const USER = "ferry";
 const PASS = "pa:ss word";
@@ -21,8 +23,8 @@ echo "$url" >> "$FERRY_TEST_HELPER_LOG"
 printf '{"ServerURL":"%s","Username":"${USER}","Secret":"${PASS}"}' "$url"
 `;
 
-describeWithRegistry(
-  "credentials from ~/.docker/config.json against docker-registry (htpasswd)",
+describeEachServer(
+  "credentials from ~/.docker/config.json against a Basic-auth registry",
   (ctx) => {
     let work: string;
     let home: string;
@@ -37,7 +39,7 @@ describeWithRegistry(
       await mkdir(bin);
       await writeFile(join(bin, "docker-credential-ferrytest"), HELPER);
       await chmod(join(bin, "docker-credential-ferrytest"), 0o755);
-      image = await makeImage(ctx.registry.host, "dc/app:1", { layers: 1, layerSize: 4096, layoutDir: join(work, "img"), creds: { username: USER, password: PASS } });
+      image = await makeImage(ctx.server.host, "dc/app:1", { layers: 1, layerSize: 4096, layoutDir: join(work, "img"), creds: { username: USER, password: PASS } });
       process.env.HOME = home;
       delete process.env.DOCKER_CONFIG;
       process.env.PATH = `${bin}:${saved.PATH ?? ""}`;
@@ -69,21 +71,21 @@ describeWithRegistry(
     }
 
     it("uses auths with a base64 user:pass", async () => {
-      await writeConfig({ auths: { [ctx.registry.host]: { auth: Buffer.from(`${USER}:${PASS}`).toString("base64") } } });
+      await writeConfig({ auths: { [ctx.server.host]: { auth: Buffer.from(`${USER}:${PASS}`).toString("base64") } } });
       expect(await resolveWithDefaults()).toBe(image.digest);
       expect(await helperCalls()).toEqual([]);
     });
 
     it("asks the credHelpers entry for the host", async () => {
-      await writeConfig({ auths: {}, credHelpers: { [ctx.registry.host]: "ferrytest" } });
+      await writeConfig({ auths: {}, credHelpers: { [ctx.server.host]: "ferrytest" } });
       expect(await resolveWithDefaults()).toBe(image.digest);
-      expect(await helperCalls()).toEqual([ctx.registry.host]);
+      expect(await helperCalls()).toEqual([ctx.server.host]);
     });
 
     it("falls back to the credsStore helper", async () => {
       await writeConfig({ credsStore: "ferrytest" });
       expect(await resolveWithDefaults()).toBe(image.digest);
-      expect(await helperCalls()).toEqual([ctx.registry.host]);
+      expect(await helperCalls()).toEqual([ctx.server.host]);
     });
 
     it("without an entry the pull is anonymous and refused", async () => {
@@ -98,5 +100,5 @@ describeWithRegistry(
       }
     });
   },
-  { tools: ["skopeo", "htpasswd"], auth: { htpasswd: { username: USER, password: PASS } } },
+  { tools: ["skopeo"], auth: { basic: { username: USER, password: PASS } } },
 );

@@ -9,7 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe } from "vitest";
 import { FailedPreconditionError } from "@ferry/core";
-import { requireTools, startDockerRegistry } from "@ferry/testkit";
+import { requireTools, startDockerRegistry, startTokenServer } from "@ferry/testkit";
 // Not a declared dependency of @ferry/fetcher (the registry depends on the fetcher for its own
 // tests): reached by path, test code only.
 import { createRegistry } from "../../registry/src/index.ts";
@@ -28,7 +28,16 @@ export interface TestServer {
   url: string;
   /** Every request this server received so far, in order. */
   requests(): SeenRequest[];
+  /** With token auth: every scope asked of the token endpoint since the last `clearTokenLog`. */
+  tokenScopes(): string[];
+  clearTokenLog(): void;
 }
+
+/**
+ * Access control for a matrix: `basic` = one htpasswd user (ferry: `auth.users`), `token` = the
+ * docker token flow (ferry: its built-in token endpoint; docker-registry: the testkit token server).
+ */
+export type ServerAuth = { basic: { username: string; password: string } } | { token: { users: Record<string, string> } };
 
 /** What a server does differently; `true` = behaves as the spec says. */
 export interface ServerQuirks {
@@ -40,10 +49,10 @@ export interface ServerQuirks {
 
 export interface ServerTarget {
   name: string;
-  /** Tools the server itself needs. */
-  tools: string[];
+  /** Tools the server itself needs, with and without auth. */
+  tools(auth?: ServerAuth): string[];
   quirks: ServerQuirks;
-  start(): Promise<TestServer & { stop(): Promise<void> }>;
+  start(auth?: ServerAuth): Promise<TestServer & { stop(): Promise<void> }>;
 }
 
 interface RequestStart {
@@ -53,10 +62,16 @@ interface RequestStart {
 
 const embedded: ServerTarget = {
   name: "ferry embedded registry",
-  tools: [],
+  tools: () => [],
   quirks: { tagsPagination: true, referrersApi: true },
-  async start() {
-    const registry = createRegistry();
+  async start(auth) {
+    const registry = createRegistry(
+      auth === undefined
+        ? {}
+        : "basic" in auth
+          ? { auth: { users: { [auth.basic.username]: auth.basic.password } } }
+          : { auth: { scheme: "bearer", users: auth.token.users } },
+    );
     const server = await registry.listen(0, "127.0.0.1");
     // The server runs in this process: its requests are read from node:http's diagnostics
     // channel, picked out by the local port (no wrapper around the registry's own handler).
@@ -70,6 +85,10 @@ const embedded: ServerTarget = {
       host: server.host,
       url: server.url,
       requests: () => [...seen],
+      tokenScopes: () => [...(registry.authStats?.scopes ?? [])],
+      clearTokenLog: () => {
+        if (registry.authStats !== undefined) registry.authStats.scopes.length = 0;
+      },
       async stop() {
         unsubscribe("http.server.request.start", onStart);
         await registry.close();
@@ -80,10 +99,13 @@ const embedded: ServerTarget = {
 
 const dockerRegistry: ServerTarget = {
   name: "docker-registry 2.8",
-  tools: ["docker-registry"],
+  tools: (auth) => ["docker-registry", ...(auth === undefined ? [] : "basic" in auth ? ["htpasswd"] : ["openssl"])],
   quirks: { tagsPagination: false, referrersApi: false },
-  async start() {
-    const r = await startDockerRegistry();
+  async start(auth) {
+    const tokens = auth !== undefined && "token" in auth ? await startTokenServer({ users: auth.token.users }) : undefined;
+    const r = await startDockerRegistry(
+      tokens !== undefined ? { auth: tokens.registryAuth() } : auth !== undefined && "basic" in auth ? { auth: { htpasswd: auth.basic } } : {},
+    );
     return {
       host: r.host,
       url: r.url,
@@ -95,7 +117,14 @@ const dockerRegistry: ServerTarget = {
           method: m[1]!,
           uri: m[2] ?? m[3]!,
         })),
-      stop: () => r.stop(),
+      tokenScopes: () => (tokens?.log ?? []).flatMap((l) => l.scopes),
+      clearTokenLog: () => {
+        if (tokens !== undefined) tokens.log.length = 0;
+      },
+      async stop() {
+        await r.stop();
+        await tokens?.stop();
+      },
     };
   },
 };
@@ -108,17 +137,21 @@ export interface ServerContext {
 }
 
 /**
- * `describe.each` over {@link serverTargets}: a server started in `beforeAll`, stopped in
- * `afterAll`. A target whose tools (or the extra `tools`) are missing is skipped, except under
+ * `describe.each` over {@link serverTargets}: a server (with `auth` when given) started in
+ * `beforeAll`, stopped in `afterAll`. A target whose tools (or the extra `tools`) are missing is skipped, except under
  * `CI=true`, where the file fails.
  */
-export function describeEachServer(name: string, fn: (ctx: ServerContext) => void, options: { tools?: string[] } = {}): void {
+export function describeEachServer(
+  name: string,
+  fn: (ctx: ServerContext) => void,
+  options: { tools?: string[]; auth?: ServerAuth } = {},
+): void {
   describe.each(serverTargets)(`${name}: $name`, (target) => {
-    const run = requireTools(...target.tools, ...(options.tools ?? []));
+    const run = requireTools(...target.tools(options.auth), ...(options.tools ?? []));
     describe.skipIf(!run)(target.name, () => {
       let server: (TestServer & { stop(): Promise<void> }) | undefined;
       beforeAll(async () => {
-        server = await target.start();
+        server = await target.start(options.auth);
       });
       afterAll(async () => {
         await server?.stop();

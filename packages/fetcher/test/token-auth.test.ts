@@ -1,6 +1,7 @@
 /**
- * The transport behind token auth (testkit token server): catalog scope from the challenge, and a
- * chunked upload that meets an expired token.
+ * The transport behind token auth, against ferry's embedded registry (its built-in token endpoint)
+ * and docker-registry 2.8 (the testkit token server): catalog scope from the challenge, and
+ * anonymous access refused without leaking credentials.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -8,15 +9,16 @@ import { join } from "node:path";
 import { createReadStream } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { digestHex, type Descriptor } from "@ferry/core";
-import { buildImage, describeWithRegistry, type BuiltLayout } from "@ferry/testkit";
+import { buildImage, type BuiltLayout } from "@ferry/testkit";
 import { createRegistryResolver } from "../src/index.ts";
+import { describeEachServer } from "./servers.ts";
 
-describeWithRegistry(
+describeEachServer(
   "registry transport with token auth",
   (ctx) => {
     let work: string;
     let layout: BuiltLayout;
-    const credentials = () => ({ [ctx.registry.host]: { username: "ci", password: "s3cret" } });
+    const credentials = () => ({ [ctx.server.host]: { username: "ci", password: "s3cret" } });
     const src = (d: Descriptor) => ({ open: (o = 0) => createReadStream(join(layout.dir, "blobs", "sha256", digestHex(d.digest)), { start: o }) });
 
     beforeAll(async () => {
@@ -30,16 +32,16 @@ describeWithRegistry(
     it("pushes with the default authorizer, then lists the catalog with the scope the challenge names", async () => {
       const r = createRegistryResolver({ credentials: credentials(), retry: { minDelayMs: 5 } });
       try {
-        const p = await r.pusher(`${ctx.registry.host}/tok/one`);
+        const p = await r.pusher(`${ctx.server.host}/tok/one`);
         const img = layout.images[0]!;
         for (const d of [...img.layers, img.config]) expect(await p.push(d, src(d))).toBe("pushed");
         expect(await p.push(img.manifest, src(img.manifest), { tag: "v1" })).toBe("pushed");
-        ctx.tokens.log.length = 0;
+        ctx.server.clearTokenLog();
         const repos: string[] = [];
-        for await (const repo of r.catalog(ctx.registry.host)) repos.push(repo);
+        for await (const repo of r.catalog(ctx.server.host)) repos.push(repo);
         expect(repos).toContain("tok/one");
-        expect(ctx.tokens.log.flatMap((l) => l.scopes)).toContain("registry:catalog:*");
-        expect((await r.resolve(`${ctx.registry.host}/tok/one:v1`)).descriptor.digest).toBe(img.manifest.digest);
+        expect(ctx.server.tokenScopes()).toContain("registry:catalog:*");
+        expect((await r.resolve(`${ctx.server.host}/tok/one:v1`)).descriptor.digest).toBe(img.manifest.digest);
       } finally {
         await r.close();
       }
@@ -48,7 +50,7 @@ describeWithRegistry(
     it("anonymous access is Unauthorized, with no credentials in the error", async () => {
       const r = createRegistryResolver({ credentials: {}, retry: { maxAttempts: 1 } });
       try {
-        const err = (await r.resolve(`${ctx.registry.host}/tok/one:v1`).catch((e: unknown) => e)) as Error & { details: unknown };
+        const err = (await r.resolve(`${ctx.server.host}/tok/one:v1`).catch((e: unknown) => e)) as Error & { details: unknown };
         expect(err).toMatchObject({ code: "Unauthorized" });
         expect(`${err.message} ${JSON.stringify(err.details)}`).not.toMatch(/s3cret|Bearer ey/);
       } finally {
@@ -56,5 +58,5 @@ describeWithRegistry(
       }
     });
   },
-  { tokenAuth: { users: { ci: "s3cret" } } },
+  { auth: { token: { users: { ci: "s3cret" } } } },
 );

@@ -41,15 +41,17 @@ export interface AuthOptions {
   token?: TokenOptions;
 }
 
-/** Counters tests use to prove a client's token caching. */
+/** Counters tests use to prove a client's token caching and the scopes it asks for. */
 export interface AuthStats {
   tokensIssued: number;
+  /** Every `scope` asked of the token endpoint, in order (clear with `scopes.length = 0`). */
+  scopes: string[];
 }
 
 export class Authenticator {
   readonly #o: AuthOptions;
   readonly #secret: Uint8Array;
-  readonly stats: AuthStats = { tokensIssued: 0 };
+  readonly stats: AuthStats = { tokensIssued: 0, scopes: [] };
 
   constructor(options: AuthOptions) {
     this.#o = options;
@@ -186,6 +188,7 @@ export class Authenticator {
     }
     const access: Access[] = [];
     for (const raw of params.getAll("scope").flatMap((s) => s.split(" "))) {
+      if (raw !== "") this.stats.scopes.push(raw);
       const a = parseScope(raw);
       if (a === undefined) continue;
       const actions = this.#granted(user, a).filter((x) => a.actions.includes(x));

@@ -84,8 +84,10 @@ describe("Bearer auth with the built-in token endpoint", () => {
     expect(ch.scope).toBe("repository:team/app:pull,push");
 
     const before = r.registry.authStats!.tokensIssued;
+    r.registry.authStats!.scopes.length = 0;
     const t = await token(ch.scope!, basic("alice", "secret"));
     expect(r.registry.authStats!.tokensIssued).toBe(before + 1);
+    expect(r.registry.authStats!.scopes).toEqual(["repository:team/app:pull,push"]);
     const retry = await fetch(`${r.url}/v2/team/app/blobs/uploads/`, { method: "POST", headers: { Authorization: `Bearer ${t}` } });
     expect(retry.status).toBe(202);
   });
