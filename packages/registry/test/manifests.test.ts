@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { parseDigest } from "@ferry/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, pushBlob, pushImage, sha256, startRegistry, type Running } from "./helpers.ts";
 
@@ -87,6 +88,9 @@ describe("manifests", () => {
     const without = await fetch(`${r.url}/v2/m/foreign/manifests/b`, { method: "PUT", body: foreign(), headers: { "Content-Type": OCI_MANIFEST } });
     expect(without.status).toBe(400);
     expect(await errorCode(without)).toBe("MANIFEST_BLOB_UNKNOWN");
+    // Validated before storing: the refused document is nowhere, not even in the content store.
+    expect((await fetch(`${r.url}/v2/m/foreign/manifests/b`)).status).toBe(404);
+    await expect(r.registry.store.info(parseDigest(sha256(foreign())))).rejects.toMatchObject({ code: "NotFound" });
   });
 
   it("rejects invalid documents, a Content-Type that contradicts mediaType, and a wrong digest", async () => {
