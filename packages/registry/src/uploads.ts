@@ -83,8 +83,13 @@ export class UploadManager {
   async offset(uuid: string): Promise<number> {
     const open = this.#open.get(uuid);
     if (open !== undefined) {
-      await open.writer.flush?.();
-      return (await open.writer.status()).offset;
+      try {
+        await open.writer.flush?.();
+        return (await open.writer.status()).offset;
+      } catch (err) {
+        // Closed meanwhile (idle timer, a finishing PUT, a failed chunk): the ingest answers.
+        if (!hasCode(err, "FailedPrecondition")) throw err;
+      }
     }
     try {
       return (await this.#store.status(uploadRef(uuid))).offset;

@@ -1,4 +1,6 @@
 import { request } from "node:http";
+import { FailedPreconditionError } from "@ferry/core";
+import { MemoryStore } from "@ferry/store-memory";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode, pushBlob, randomBlob, sha256, startRegistry, type Running } from "./helpers.ts";
 
@@ -262,5 +264,33 @@ describe("blobs and uploads", () => {
     expect(await r.registry.purgeUploads(1)).toEqual([uuid]);
     expect(await ingests()).toEqual([]);
     expect(await r.registry.storage.getUpload(uuid)).toBeUndefined();
+  });
+});
+
+describe("upload status against a writer closed under it", () => {
+  it("answers from the ingest when the open writer can no longer flush", async () => {
+    const store = new MemoryStore();
+    let closedUnderUs = false;
+    const open = store.writer.bind(store);
+    store.writer = async (o) => {
+      const w = await open(o);
+      // What a writer closed by a concurrent request (idle timer, finishing PUT) answers.
+      w.flush = async () => {
+        if (closedUnderUs) throw new FailedPreconditionError(`writer for ${o.ref} is closed`);
+      };
+      return w;
+    };
+    const s = await startRegistry({ store });
+    try {
+      const post = await fetch(`${s.url}/v2/race/blobs/uploads/`, { method: "POST" });
+      const loc = new URL(post.headers.get("location")!, s.url);
+      expect((await fetch(loc, { method: "PATCH", body: "abc" })).status).toBe(202);
+      closedUnderUs = true;
+      const st = await fetch(loc);
+      expect(st.status).toBe(204);
+      expect(st.headers.get("range")).toBe("0-2");
+    } finally {
+      await s.close();
+    }
   });
 });
