@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +72,22 @@ describe.each([
     expect((await fetch(`${a.url}${path}?digest=${sha256(data)}`, { method: "PUT" })).status).toBe(201);
     // Opened once, by the POST: no PATCH reopened the ingest (a reopen rebuilds the hash).
     expect(opened.filter((ref) => ref.startsWith("upload-"))).toHaveLength(1);
+  });
+
+  it("verifies a sha512 digest on the final PUT of a chunked session", async () => {
+    const a = await start();
+    const data = randomBlob(70_000);
+    const d512 = `sha512:${createHash("sha512").update(data).digest("hex")}`;
+    for (const [digest, status] of [[`sha512:${createHash("sha512").update("other").digest("hex")}`, 400], [d512, 201]] as const) {
+      const post = await fetch(`${a.url}/v2/five12/blobs/uploads/`, { method: "POST" });
+      const path = post.headers.get("location")!;
+      expect((await fetch(`${a.url}${path}`, { method: "PATCH", body: data })).status).toBe(202);
+      const put = await fetch(`${a.url}${path}?digest=${digest}`, { method: "PUT" });
+      expect(put.status).toBe(status);
+    }
+    const got = await fetch(`${a.url}/v2/five12/blobs/${d512}`);
+    expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
+    expect(await a.registry.store.listStatuses()).toEqual([]);
   });
 
   it("lets two servers sharing one directory take turns on one session", async () => {
