@@ -2,14 +2,15 @@
  * Labels and timestamps of committed blobs, one small JSON file per digest under
  * `.ferry/meta/`. Each file is replaced atomically (rename) and read-modify-writes take a
  * per-digest lock, so concurrent processes never lose each other's label updates. A blob
- * without a metadata file (written by skopeo, umoci, or a crash right after commit) gets its
- * file's mtime as timestamps and no labels.
+ * without a metadata file (committed without labels, which sets its mtime to the commit time;
+ * written by skopeo or umoci; or a crash right after commit) gets its file's mtime as
+ * timestamps and no labels.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { InvalidArgumentError, type Digest } from "@ferry/core";
 import { FileLock } from "./file-lock.ts";
-import { readOptional, writeFileAtomic } from "./fs-util.ts";
+import { readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import type { Layout } from "./layout.ts";
 
 export interface BlobMeta {
@@ -64,7 +65,7 @@ export class BlobMetaStore {
   }
 
   async remove(digest: Digest): Promise<void> {
-    await rm(this.#layout.metaPath(digest), { force: true });
+    await unlinkIfExists(this.#layout.metaPath(digest));
   }
 }
 

@@ -110,8 +110,9 @@ export class FileLock {
   /** False once the lock file was found taken over by someone else. */
   async stillHeld(): Promise<boolean> {
     if (this.#released || this.#lost) return false;
-    const current = await readHolder(this.path);
-    if (current?.owner?.token !== this.owner.token) this.#lost = true;
+    // Only the token matters here, not the mtime: one read, no stat.
+    const owner = await readOwner(this.path);
+    if (owner?.token !== this.owner.token) this.#lost = true;
     return !this.#lost;
   }
 
@@ -120,8 +121,8 @@ export class FileLock {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#heartbeat);
-    const current = await readHolder(this.path).catch(() => undefined);
-    if (current?.owner?.token === this.owner.token) await unlink(this.path).catch(() => {});
+    const owner = await readOwner(this.path).catch(() => undefined);
+    if (owner?.token === this.owner.token) await unlink(this.path).catch(() => {});
   }
 
   /** Forget the lock without touching the file (its directory was removed with it). */
@@ -163,6 +164,15 @@ async function readHolder(path: string): Promise<Holder | undefined> {
     throw err;
   }
   return { owner: parseOwner(raw), raw, mtimeMs };
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    return parseOwner(await readFile(path, "utf8"));
+  } catch (err) {
+    if (isENOENT(err)) return undefined;
+    throw err;
+  }
 }
 
 function parseOwner(raw: string): LockOwner | undefined {

@@ -33,6 +33,7 @@ import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling } from "./fs
 import { ingestFile, readIngestStatus } from "./ingest-files.ts";
 import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
 import { NameIndex, emptyIndex } from "./name-index.ts";
+import { StagingPool } from "./staging-pool.ts";
 
 export interface FsStoreOptions {
   /**
@@ -90,6 +91,7 @@ export class FsStore implements ContentStore {
       digesters: options.digesters ?? nodeDigesters,
       meta: this.#meta,
       writeBatchBytes,
+      staging: new StagingPool(writeBatchBytes),
       checkpointBytes,
       staleLockMs,
       fsync,

@@ -19,6 +19,9 @@ export const IngestFiles = {
   lock: "lock",
 } as const;
 
+/** Every file an ingest directory may hold. */
+export const INGEST_FILE_NAMES: readonly string[] = Object.values(IngestFiles);
+
 export function ingestFile(dir: string, name: keyof typeof IngestFiles): string {
   return join(dir, IngestFiles[name]);
 }
