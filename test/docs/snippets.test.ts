@@ -1,0 +1,118 @@
+// Every ```ts block in the documentation must typecheck against the current sources, so a renamed
+// option or export breaks this test instead of silently rotting the docs. A block whose info string is
+// "ts nocheck" is an intentional fragment and is skipped (convention documented in docs/README.md).
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { afterAll, describe, expect, it } from "vitest";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The Markdown files whose snippets are checked (audit notes under docs/issue-*-audit.md are records, not docs). */
+function markdownFiles(): string[] {
+  const files = ["README.md", "examples/README.md", "bench/README.md"];
+  for (const f of readdirSync(join(root, "docs"))) {
+    if (f.endsWith(".md") && !/^issue-.*-audit\.md$/.test(f)) files.push(`docs/${f}`);
+  }
+  for (const p of readdirSync(join(root, "packages"))) {
+    if (existsSync(join(root, "packages", p, "README.md"))) files.push(`packages/${p}/README.md`);
+  }
+  return files.filter((f) => existsSync(join(root, f))).sort();
+}
+
+interface Snippet {
+  /** Markdown file relative to the repo root. */
+  file: string;
+  /** 1-based ordinal of the ```ts block in that file. */
+  block: number;
+  /** 1-based line of the first code line in the Markdown file. */
+  line: number;
+  code: string;
+}
+
+/** Extracts fenced ```ts / ```typescript blocks; "nocheck" in the info string skips a block. */
+export function extractSnippets(file: string, text: string): { checked: Snippet[]; skipped: number } {
+  const lines = text.split("\n");
+  const checked: Snippet[] = [];
+  let skipped = 0;
+  let block = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,}|~{3,})\s*(ts|typescript)\b(.*)$/.exec(lines[i]!);
+    if (!open) continue;
+    const fence = open[2]!;
+    const info = open[4] ?? "";
+    const body: string[] = [];
+    const start = i + 1;
+    for (i = start; i < lines.length && !lines[i]!.trimStart().startsWith(fence); i++) body.push(lines[i]!);
+    block++;
+    if (/\bnocheck\b/.test(info)) {
+      skipped++;
+      continue;
+    }
+    checked.push({ file, block, line: start + 1, code: body.join("\n") });
+  }
+  return { checked, skipped };
+}
+
+// Under examples/ so that workspace imports (@ferry/*) resolve exactly as they do for the examples;
+// a dot directory so the repo-wide `pnpm typecheck` never picks the temporary files up.
+const tmpBase = join(root, "examples", ".tmp");
+mkdirSync(tmpBase, { recursive: true });
+const workDir = mkdtempSync(join(tmpBase, "snippets-"));
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+describe("documentation snippets", () => {
+  const all: Snippet[] = [];
+  let skipped = 0;
+  for (const file of markdownFiles()) {
+    const r = extractSnippets(file, readFileSync(join(root, file), "utf8"));
+    all.push(...r.checked);
+    skipped += r.skipped;
+  }
+
+  it("finds the ```ts blocks in the docs", () => {
+    // Guards against the extractor silently matching nothing.
+    expect(all.length).toBeGreaterThan(10);
+    expect(skipped).toBeLessThanOrEqual(all.length);
+  });
+
+  it("every ```ts block typechecks", () => {
+    const byPath = new Map<string, Snippet>();
+    for (const s of all) {
+      const name = `${s.file.replace(/[^A-Za-z0-9]+/g, "_")}__block${s.block}.ts`;
+      const path = join(workDir, name);
+      // `export {}` keeps a block without imports a module, so top-level names never clash across blocks.
+      writeFileSync(path, `${s.code}\nexport {};\n`);
+      byPath.set(resolve(path), s);
+    }
+    const tsconfig = join(workDir, "tsconfig.json");
+    writeFileSync(
+      tsconfig,
+      JSON.stringify({ extends: relative(workDir, join(root, "tsconfig.base.json")), include: ["*.ts"] }),
+    );
+    const parsed = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      },
+    });
+    if (!parsed) throw new Error("could not parse the generated tsconfig");
+    const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
+    const failures: string[] = [];
+    for (const d of ts.getPreEmitDiagnostics(program)) {
+      const msg = ts.flattenDiagnosticMessageText(d.messageText, "\n");
+      const snippet = d.file ? byPath.get(resolve(d.file.fileName)) : undefined;
+      if (!d.file || d.start === undefined) {
+        failures.push(`(global) ${msg}`);
+      } else if (snippet) {
+        const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+        failures.push(
+          `${snippet.file} ts block #${snippet.block} (line ${snippet.line + line}:${character + 1}): ${msg}`,
+        );
+      }
+      // Errors inside the sources themselves are the typecheck's business, not the docs'.
+    }
+    expect(failures, failures.join("\n")).toEqual([]);
+  });
+});
