@@ -89,6 +89,54 @@ describe("dispatch", () => {
     expect(maxManifests).toBeLessThanOrEqual(2);
   });
 
+  it("moves small blobs on their own limiter when smallBlobConcurrency is set", async () => {
+    const root = node("root", MediaTypes.OciManifest);
+    const big = (name: string): Descriptor => ({ ...node(name, MediaTypes.OciLayerGzip), size: 8 * 1024 * 1024 });
+    const kids = [
+      ...Array.from({ length: 12 }, (_, i) => node(`small-${i}`, MediaTypes.OciLayerGzip)),
+      ...Array.from({ length: 4 }, (_, i) => big(`big-${i}`)),
+    ];
+    const edges = new Map<string, Descriptor[]>([[root.digest, kids]]);
+    const inFlight = { small: 0, big: 0 };
+    const max = { small: 0, big: 0 };
+    await dispatch([root], {
+      handler: graphHandler(edges),
+      load,
+      blobConcurrency: 1,
+      smallBlobConcurrency: 5,
+      leave: async (d) => {
+        if (d.digest === root.digest) return;
+        const k = d.size < 1024 * 1024 ? "small" : "big";
+        inFlight[k]++;
+        max[k] = Math.max(max[k], inFlight[k]);
+        await new Promise((r) => setTimeout(r, 2));
+        inFlight[k]--;
+      },
+    });
+    expect(max.small).toBe(5);
+    expect(max.big).toBe(1);
+  });
+
+  it("without smallBlobConcurrency, small blobs share the blob limit", async () => {
+    const root = node("root", MediaTypes.OciManifest);
+    const edges = new Map<string, Descriptor[]>([[root.digest, Array.from({ length: 8 }, (_, i) => node(`s-${i}`, MediaTypes.OciLayerGzip))]]);
+    let n = 0;
+    let maxN = 0;
+    await dispatch([root], {
+      handler: graphHandler(edges),
+      load,
+      blobConcurrency: 2,
+      leave: async (d) => {
+        if (d.digest === root.digest) return;
+        n++;
+        maxN = Math.max(maxN, n);
+        await new Promise((r) => setTimeout(r, 2));
+        n--;
+      },
+    });
+    expect(maxN).toBe(2);
+  });
+
   it("visits a shared child once", async () => {
     const root = node("root");
     const a = node("a", MediaTypes.OciManifest);

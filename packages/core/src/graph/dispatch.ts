@@ -28,6 +28,14 @@ export interface DispatchOptions {
   manifestConcurrency?: number;
   /** Other blobs (configs, layers) handled at once. Default 4. */
   blobConcurrency?: number;
+  /**
+   * Blobs smaller than `smallBlobBytes` handled at once, on a limiter of their own (a small
+   * blob's cost is round trips and per-file work, not bandwidth, so more of them overlap
+   * well). Default: none, small blobs share `blobConcurrency`.
+   */
+  smallBlobConcurrency?: number;
+  /** Size below which a blob counts as small. Default 1 MiB. */
+  smallBlobBytes?: number;
   /** Cancels the walk; in-flight callbacks see an aborted `signal`. */
   signal?: AbortSignal;
   /** A descriptor was seen for the first time (before it waits for a slot). */
@@ -52,16 +60,19 @@ export interface DispatchOptions {
 export async function dispatch(roots: readonly Descriptor[], options: DispatchOptions): Promise<void> {
   const manifestConcurrency = options.manifestConcurrency ?? 3;
   const blobConcurrency = options.blobConcurrency ?? 4;
-  if (!(manifestConcurrency >= 1) || !(blobConcurrency >= 1)) {
-    throw new InvalidArgumentError("concurrency must be at least 1", { details: { manifestConcurrency, blobConcurrency } });
+  const { smallBlobConcurrency } = options;
+  const smallBlobBytes = options.smallBlobBytes ?? 1024 * 1024;
+  if (!(manifestConcurrency >= 1) || !(blobConcurrency >= 1) || (smallBlobConcurrency !== undefined && !(smallBlobConcurrency >= 1))) {
+    throw new InvalidArgumentError("concurrency must be at least 1", { details: { manifestConcurrency, blobConcurrency, smallBlobConcurrency } });
   }
   throwIfAborted(options.signal);
   const manifests = pLimit(manifestConcurrency);
   const blobs = pLimit(blobConcurrency);
+  const smallBlobs = smallBlobConcurrency === undefined ? blobs : pLimit(smallBlobConcurrency);
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   // Every in-flight node's transport and writer listen on this signal: not a leak, just many.
-  setMaxListeners(Math.max(10, (manifestConcurrency + blobConcurrency) * 8), signal);
+  setMaxListeners(Math.max(10, (manifestConcurrency + blobConcurrency + (smallBlobConcurrency ?? 0)) * 8), signal);
   const isManifest = options.isManifest ?? ((d: Descriptor) => isManifestLike(d.mediaType));
 
   const loaded = new Map<string, Promise<Uint8Array>>();
@@ -92,7 +103,7 @@ export async function dispatch(roots: readonly Descriptor[], options: DispatchOp
     const known = seen.get(desc.digest);
     if (known) return known;
     options.discover?.(desc);
-    const limit = isManifest(desc) ? manifests : blobs;
+    const limit = isManifest(desc) ? manifests : desc.size < smallBlobBytes ? smallBlobs : blobs;
     const p = (async () => {
       // Phase 1 (in a slot): decide, and find the children.
       let children: Descriptor[] = [];

@@ -48,8 +48,9 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
   return runOperation(options, async (reporter, signal) => {
     const concurrency = options.concurrency ?? 4;
     const manifestConcurrency = options.manifestConcurrency ?? 3;
-    if (!(concurrency >= 1) || !(manifestConcurrency >= 1)) {
-      throw new InvalidArgumentError("concurrency must be at least 1", { details: { concurrency, manifestConcurrency } });
+    const smallBlobConcurrency = options.smallBlobConcurrency ?? (options.concurrency === undefined ? 16 : undefined);
+    if (!(concurrency >= 1) || !(manifestConcurrency >= 1) || (smallBlobConcurrency !== undefined && !(smallBlobConcurrency >= 1))) {
+      throw new InvalidArgumentError("concurrency must be at least 1", { details: { concurrency, manifestConcurrency, smallBlobConcurrency } });
     }
     const handler = buildHandler(options, defaultPlatform);
     const from = asResolver(options.from);
@@ -124,6 +125,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       signal,
       concurrency,
       manifestConcurrency,
+      ...(smallBlobConcurrency !== undefined ? { smallBlobConcurrency } : {}),
       ...(mountFrom !== undefined ? { mountFrom } : {}),
       skipExisting: options.skipExisting ?? true,
       nonDistributable: options.nonDistributable ?? false,

@@ -9,6 +9,13 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Blobs (configs, layers) moved at once. Default 4. */
   concurrency?: number;
+  /**
+   * Blobs under 1 MiB moved at once, on a limiter of their own beside `concurrency` (their cost
+   * is round trips and per-file work, not bandwidth: 16 at once pulled 1000 blobs of 4–64 KiB
+   * ~1.3× faster than 4). Default 16 when `concurrency` is not given; when it is, small blobs
+   * share it (so `concurrency: 1` still moves one blob at a time).
+   */
+  smallBlobConcurrency?: number;
   /** Manifests and indexes handled at once (a separate limiter from blobs). Default 3. */
   manifestConcurrency?: number;
   /**

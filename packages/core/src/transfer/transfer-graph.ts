@@ -33,6 +33,8 @@ export interface TransferGraphOptions {
   concurrency: number;
   /** Manifests handled at once. */
   manifestConcurrency: number;
+  /** Blobs under 1 MiB moved at once on their own limiter. Default: they share `concurrency`. */
+  smallBlobConcurrency?: number;
   /** Repository to try cross-repository mounts from (blobs only). */
   mountFrom?: string;
   /** Ask the destination before moving each node. */
@@ -75,6 +77,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     handler: (d, ctx) => guard(d, () => o.handler(d, ctx)),
     manifestConcurrency: o.manifestConcurrency,
     blobConcurrency: o.concurrency,
+    ...(o.smallBlobConcurrency !== undefined ? { smallBlobConcurrency: o.smallBlobConcurrency } : {}),
     signal,
     load: (d, s) => guard(d, () => readManifest(source, d, s, { onRetry: (info) => blobOf(d).retrying(info) })),
     discover: (d) => {
