@@ -272,8 +272,8 @@ export class FsWriter implements Writer {
       if (this.#staged + n < batch) {
         this.#digester.update(chunk);
         // Copy: the caller may reuse its buffer as soon as this promise resolves.
-        this.#staging ??= this.#ctx.staging.take();
-        this.#staging.set(chunk, this.#staged);
+        const staging = this.#stagingFor(this.#staged + n, batch);
+        staging.set(chunk, this.#staged);
         this.#staged += n;
         return;
       }
@@ -367,6 +367,24 @@ export class FsWriter implements Writer {
   }
 
   // -- internals -------------------------------------------------------------------------
+
+  /**
+   * The staging buffer, with room for `need` bytes. A blob declared much smaller than a batch
+   * gets a buffer of its own size (many small blobs in flight would otherwise pin a batch
+   * each); others take a batch-sized one from the store's pool.
+   */
+  #stagingFor(need: number, batch: number): Buffer {
+    const cur = this.#staging;
+    if (cur !== undefined && cur.byteLength >= need) return cur;
+    const left = this.#total - (this.#offset - need); // bytes still to come from the staging start
+    const next = this.#total > 0 && left >= need && left <= batch / 4 ? Buffer.allocUnsafe(left) : this.#ctx.staging.take();
+    if (cur !== undefined) {
+      if (this.#staged > 0) cur.copy(next, 0, 0, this.#staged);
+      this.#ctx.staging.give(cur);
+    }
+    this.#staging = next;
+    return next;
+  }
 
   /** Hand the staging buffer back to the pool (only once no write can use it any more). */
   #releaseStaging(): void {
