@@ -32,7 +32,7 @@ interface Snippet {
 }
 
 /** Extracts fenced ```ts / ```typescript blocks; "nocheck" in the info string skips a block. */
-export function extractSnippets(file: string, text: string): { checked: Snippet[]; skipped: number } {
+function extractSnippets(file: string, text: string): { checked: Snippet[]; skipped: number } {
   const lines = text.split("\n");
   const checked: Snippet[] = [];
   let skipped = 0;
@@ -62,6 +62,45 @@ mkdirSync(tmpBase, { recursive: true });
 const workDir = mkdtempSync(join(tmpBase, "snippets-"));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
+/**
+ * Typechecks each snippet as its own module in `dir` (created) and returns one line per error,
+ * naming the Markdown file, the block's ordinal and the line in the Markdown file.
+ */
+function typecheckSnippets(snippets: readonly Snippet[], dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const byPath = new Map<string, Snippet>();
+  for (const s of snippets) {
+    const name = `${s.file.replace(/[^A-Za-z0-9]+/g, "_")}__block${s.block}.ts`;
+    const path = join(dir, name);
+    // `export {}` keeps a block without imports a module, so top-level names never clash across blocks.
+    writeFileSync(path, `${s.code}\nexport {};\n`);
+    byPath.set(resolve(path), s);
+  }
+  const tsconfig = join(dir, "tsconfig.json");
+  writeFileSync(tsconfig, JSON.stringify({ extends: relative(dir, join(root, "tsconfig.base.json")), include: ["*.ts"] }));
+  const parsed = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    },
+  });
+  if (!parsed) throw new Error("could not parse the generated tsconfig");
+  const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
+  const failures: string[] = [];
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const msg = ts.flattenDiagnosticMessageText(d.messageText, "\n");
+    const snippet = d.file ? byPath.get(resolve(d.file.fileName)) : undefined;
+    if (!d.file || d.start === undefined) {
+      failures.push(`(global) ${msg}`);
+    } else if (snippet) {
+      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+      failures.push(`${snippet.file} ts block #${snippet.block} (line ${snippet.line + line}:${character + 1}): ${msg}`);
+    }
+    // Errors inside the sources themselves are the typecheck's business, not the docs'.
+  }
+  return failures;
+}
+
 describe("documentation snippets", () => {
   const all: Snippet[] = [];
   let skipped = 0;
@@ -78,41 +117,29 @@ describe("documentation snippets", () => {
   });
 
   it("every ```ts block typechecks", () => {
-    const byPath = new Map<string, Snippet>();
-    for (const s of all) {
-      const name = `${s.file.replace(/[^A-Za-z0-9]+/g, "_")}__block${s.block}.ts`;
-      const path = join(workDir, name);
-      // `export {}` keeps a block without imports a module, so top-level names never clash across blocks.
-      writeFileSync(path, `${s.code}\nexport {};\n`);
-      byPath.set(resolve(path), s);
-    }
-    const tsconfig = join(workDir, "tsconfig.json");
-    writeFileSync(
-      tsconfig,
-      JSON.stringify({ extends: relative(workDir, join(root, "tsconfig.base.json")), include: ["*.ts"] }),
-    );
-    const parsed = ts.getParsedCommandLineOfConfigFile(tsconfig, {}, {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (d) => {
-        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-      },
-    });
-    if (!parsed) throw new Error("could not parse the generated tsconfig");
-    const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
-    const failures: string[] = [];
-    for (const d of ts.getPreEmitDiagnostics(program)) {
-      const msg = ts.flattenDiagnosticMessageText(d.messageText, "\n");
-      const snippet = d.file ? byPath.get(resolve(d.file.fileName)) : undefined;
-      if (!d.file || d.start === undefined) {
-        failures.push(`(global) ${msg}`);
-      } else if (snippet) {
-        const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-        failures.push(
-          `${snippet.file} ts block #${snippet.block} (line ${snippet.line + line}:${character + 1}): ${msg}`,
-        );
-      }
-      // Errors inside the sources themselves are the typecheck's business, not the docs'.
-    }
+    const failures = typecheckSnippets(all, join(workDir, "docs"));
     expect(failures, failures.join("\n")).toEqual([]);
+  });
+
+  it("the extractor skips nocheck blocks and non-ts fences and records positions", () => {
+    const md = ["# t", "```sh", "echo", "```", "```ts", "const a = 1;", "```", "```ts nocheck", "broken(", "```", "```typescript", "let b = 2;", "```"].join("\n");
+    const r = extractSnippets("x.md", md);
+    expect(r.skipped).toBe(1);
+    expect(r.checked.map((s) => [s.block, s.line, s.code])).toEqual([
+      [1, 6, "const a = 1;"],
+      [3, 12, "let b = 2;"],
+    ]);
+  });
+
+  it("reports a block that does not compile, naming file, block and line", () => {
+    const bad: Snippet[] = [
+      { file: "docs/fake.md", block: 1, line: 10, code: 'import { parseDigest } from "@ferry/core";\nconst d: number = parseDigest("x");' },
+      { file: "docs/fake.md", block: 2, line: 20, code: 'import { noSuchExport } from "@ferry/core";' },
+      { file: "docs/fake.md", block: 3, line: 30, code: 'import { parseDigest } from "@ferry/core";\nparseDigest("sha256:x");' },
+    ];
+    const failures = typecheckSnippets(bad, join(workDir, "self-test"));
+    expect(failures.some((f) => f.startsWith("docs/fake.md ts block #1 (line 11:7)"))).toBe(true);
+    expect(failures.some((f) => f.startsWith("docs/fake.md ts block #2 (line 20:"))).toBe(true);
+    expect(failures.some((f) => f.includes("block #3"))).toBe(false);
   });
 });
