@@ -154,22 +154,35 @@ function rssTarget(results: ContenderResult[]): Target {
   return target("ferry peak RSS (MB, worst run)", Math.max(...ferry.runs.map((r) => r.peakRssMB)), RSS_GOAL_MB, "max");
 }
 
+/**
+ * The report of an MB/s case (1, 2, 3, 6a, 6b): ratios by throughput, ferry's share of the machine
+ * limits, and one target on ferry's ratio to `peer` plus the RSS target.
+ */
+function throughputReport(
+  ctx: BenchContext,
+  c: { id: string; title: string; reg: Registry; image: BenchImage; results: ContenderResult[] },
+  goal: { what: string; peer: string; value: number },
+): CaseReport {
+  const ratios = ratiosOf(c.results, "mbps");
+  return {
+    id: c.id,
+    title: c.title,
+    registry: c.reg.kind,
+    bytes: c.image.bytes,
+    blobs: c.image.blobs,
+    contenders: c.results,
+    ratios,
+    ofLimits: ofLimits(ctx, c.results[0]!.median.mbps),
+    targets: [target(goal.what, ratios[`ferry/${goal.peer}`]!, goal.value, "min"), rssTarget(c.results)],
+  };
+}
+
 /** Cases 1 and 6a: a multi-layer image pulled into a fresh store, ferry vs skopeo. */
 export async function pullImageCase(ctx: BenchContext, id: string, reg: Registry, image: BenchImage, repo: string, goal: number): Promise<CaseReport> {
   const ref = `${reg.host}/${repo}:bench`;
   const results = await contest(`[${id}]`, [ferryPull(ctx, ref), skopeoPull(ctx, ref)], ctx.rounds, image.bytes, image.blobs, ctx.log);
-  const ratios = ratiosOf(results, "mbps");
-  return {
-    id,
-    title: `pull ${image.blobs - 2} × ${(image.biggest.size / 2 ** 20).toFixed(0)} MiB gzip layers from ${reg.kind}`,
-    registry: reg.kind,
-    bytes: image.bytes,
-    blobs: image.blobs,
-    contenders: results,
-    ratios,
-    ofLimits: ofLimits(ctx, results[0]!.median.mbps),
-    targets: [target("pull MB/s ferry / skopeo", ratios["ferry/skopeo"]!, goal, "min"), rssTarget(results)],
-  };
+  const title = `pull ${image.blobs - 2} × ${(image.biggest.size / 2 ** 20).toFixed(0)} MiB gzip layers from ${reg.kind}`;
+  return throughputReport(ctx, { id, title, reg, image, results }, { what: "pull MB/s ferry / skopeo", peer: "skopeo", value: goal });
 }
 
 /** Case 2: push the multi-layer layout to an empty repository, ferry vs skopeo. */
@@ -189,18 +202,8 @@ export async function pushCase(ctx: BenchContext, reg: Registry, image: BenchIma
     },
   ];
   const results = await contest("[2]", contenders, ctx.rounds, image.bytes, image.blobs, ctx.log);
-  const ratios = ratiosOf(results, "mbps");
-  return {
-    id: "2",
-    title: `push ${image.blobs - 2} layers (${(image.bytes / 2 ** 20).toFixed(0)} MiB) from an OCI layout to an empty repository of ${reg.kind}`,
-    registry: reg.kind,
-    bytes: image.bytes,
-    blobs: image.blobs,
-    contenders: results,
-    ratios,
-    ofLimits: ofLimits(ctx, results[0]!.median.mbps),
-    targets: [target("push MB/s ferry / skopeo", ratios["ferry/skopeo"]!, 1.5, "min"), rssTarget(results)],
-  };
+  const title = `push ${image.blobs - 2} layers (${(image.bytes / 2 ** 20).toFixed(0)} MiB) from an OCI layout to an empty repository of ${reg.kind}`;
+  return throughputReport(ctx, { id: "2", title, reg, image, results }, { what: "push MB/s ferry / skopeo", peer: "skopeo", value: 1.5 });
 }
 
 /** Cases 3 and 6b: one big layer, ferry vs `curl -o file` of that layer (and skopeo for context). */
@@ -212,18 +215,8 @@ export async function singleBlobCase(ctx: BenchContext, id: string, reg: Registr
     run: () => inFresh(ctx, "curl", (dir) => measure(["curl", "-s", "-f", "-o", join(dir, "blob"), url], ctx.scratch)),
   };
   const results = await contest(`[${id}]`, [ferryPull(ctx, ref), curl, skopeoPull(ctx, ref)], ctx.rounds, image.bytes, image.blobs, ctx.log);
-  const ratios = ratiosOf(results, "mbps");
-  return {
-    id,
-    title: `pull one ${(image.biggest.size / 2 ** 20).toFixed(0)} MiB single-layer image from ${reg.kind}`,
-    registry: reg.kind,
-    bytes: image.bytes,
-    blobs: image.blobs,
-    contenders: results,
-    ratios,
-    ofLimits: ofLimits(ctx, results[0]!.median.mbps),
-    targets: [target("single blob MB/s ferry / curl -o file", ratios["ferry/curl-file"]!, 1.5, "min"), rssTarget(results)],
-  };
+  const title = `pull one ${(image.biggest.size / 2 ** 20).toFixed(0)} MiB single-layer image from ${reg.kind}`;
+  return throughputReport(ctx, { id, title, reg, image, results }, { what: "single blob MB/s ferry / curl -o file", peer: "curl-file", value: 1.5 });
 }
 
 /** Cases 4 and 6c: an index over many small blobs; blobs per second. */
