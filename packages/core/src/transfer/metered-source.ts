@@ -2,7 +2,7 @@
  * Push sources that report what flows through them: the orchestration measures bytes between
  * the source and the destination, so every transport (registry, store) gets the same events.
  */
-import { pipeline, Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable } from "node:stream";
 import type { Descriptor } from "../descriptor.ts";
 import type { BlobStatus } from "../status/reporter.ts";
 import type { FetchOptions, FetchStream, Fetcher, PushSource, RetryInfo } from "../transport.ts";
@@ -43,11 +43,28 @@ export function memorySource(bytes: Uint8Array, blob: BlobStatus): PushSource {
 }
 
 function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number, drop: number): Readable {
-  let pos = start;
-  let toDrop = drop;
-  const size = blob.desc.size;
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+  return new MeteredReadable(upstream, blob, start, drop);
+}
+
+/**
+ * Counts the bytes of `upstream` into `blob` and passes them on. A plain Readable fed by the
+ * upstream's `data` events (paused on backpressure), not a Transform joined by `pipeline`: every
+ * blob of a pull opens one, and for small blobs the Transform's writable side and pipeline's
+ * per-stream AbortController cost more than the bytes (issue 6, case 4).
+ */
+class MeteredReadable extends Readable {
+  readonly #upstream: Readable;
+
+  constructor(upstream: Readable, blob: BlobStatus, start: number, drop: number) {
+    super();
+    this.#upstream = upstream;
+    let pos = start;
+    let toDrop = drop;
+    const size = blob.desc.size;
+    // Paused before the data listener is added, so the listener does not switch it to flowing:
+    // `_read` resumes it when the consumer wants bytes.
+    upstream.pause();
+    upstream.on("data", (chunk: Buffer) => {
       const moved = chunk.byteLength;
       let out = chunk;
       if (toDrop > 0) {
@@ -57,14 +74,30 @@ function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number
       }
       pos += out.byteLength;
       blob.moved(pos, moved);
-      cb(null, out.byteLength > 0 ? out : undefined);
-    },
-    flush(cb: TransformCallback) {
+      if (out.byteLength > 0 && !this.push(out)) upstream.pause();
+    });
+    upstream.once("end", () => {
       if (pos === size) blob.committing();
-      cb();
-    },
-  });
-  // Errors of either side reach the consumer through `t`; destroying `t` stops the upstream.
-  pipeline(upstream, t, () => undefined);
-  return t;
+      this.push(null);
+    });
+    // Errors of either side reach the consumer through this stream; destroying it stops the upstream.
+    upstream.on("error", (err: Error) => this.destroy(err));
+    upstream.once("close", () => {
+      if (!upstream.readableEnded && !this.destroyed) this.destroy(prematureClose());
+    });
+  }
+
+  override _read(): void {
+    this.#upstream.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.#upstream.destroyed) this.#upstream.destroy();
+    cb(err);
+  }
+}
+
+/** What `pipeline` reported when the upstream closed without ending or failing. */
+function prematureClose(): Error {
+  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
 }
