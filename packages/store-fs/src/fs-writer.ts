@@ -19,6 +19,7 @@ import {
   LockedError,
   SizeMismatchError,
   digestAlgorithm,
+  nodeDigesters,
   parseDigest,
   throwIfAborted,
   type CommitOptions,
@@ -34,6 +35,8 @@ import type { BlobMetaStore } from "./blob-meta.ts";
 import { validateLabels } from "./blob-meta.ts";
 import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
+import { HashWritePool } from "./hash-write-pool.ts";
+import { OffloadedIngest } from "./offloaded-ingest.ts";
 import { fsyncDirShared, isEEXIST, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import {
   INGEST_FILE_NAMES,
@@ -59,6 +62,12 @@ export interface WriterContext {
   checkpointBytes: number;
   staleLockMs: number;
   fsync: boolean;
+  /**
+   * Ingests declaring at least this total, hashed with node:crypto (the default digesters),
+   * hash and write on the worker thread of {@link HashWritePool}. Default 8 MiB; `Infinity`
+   * keeps every ingest on the main thread.
+   */
+  hashWorkerMinBytes?: number;
   onClosed(writer: FsWriter): void;
 }
 
@@ -71,6 +80,9 @@ export interface ResumeInfo {
 }
 
 const REHASH_CHUNK = 1024 * 1024;
+const HASH_WORKER_MIN_BYTES = 8 * 1024 * 1024;
+/** Batches a worker-backed writer may have in flight (memory: this many + 1 batches). */
+const HASH_WORKER_IN_FLIGHT = 2;
 
 export class FsWriter implements Writer {
   readonly ref: string;
@@ -80,12 +92,17 @@ export class FsWriter implements Writer {
   readonly #lock: FileLock;
   readonly #signal: AbortSignal | undefined;
   #fh: FileHandle | undefined;
-  #digester: Digester;
+  /** The main-thread hash; undefined when the ingest hashes on the worker ({@link #offload}). */
+  #digester: Digester | undefined;
+  #offload: OffloadedIngest | undefined;
+  /** The worker-side digest as last verified, for digest() once the worker forgot the ingest. */
+  #finalDigest: Digest | undefined;
   readonly #algorithm: DigestAlgorithm;
   #total: number;
   #expected: Digest | undefined;
   readonly #startedAt: Date;
-  #updatedAt: Date;
+  /** Epoch ms; a number so that a write does not allocate a Date. */
+  #updatedAt: number;
   /** Bytes accepted (on disk plus staged). */
   #offset: number;
   /** Bytes on disk. */
@@ -104,7 +121,8 @@ export class FsWriter implements Writer {
     dir: string;
     lock: FileLock;
     fh: FileHandle;
-    digester: Digester;
+    digester: Digester | undefined;
+    offload: OffloadedIngest | undefined;
     algorithm: DigestAlgorithm;
     total: number;
     expected: Digest | undefined;
@@ -121,11 +139,12 @@ export class FsWriter implements Writer {
     this.#lock = init.lock;
     this.#fh = init.fh;
     this.#digester = init.digester;
+    this.#offload = init.offload;
     this.#algorithm = init.algorithm;
     this.#total = init.total;
     this.#expected = init.expected;
     this.#startedAt = init.startedAt;
-    this.#updatedAt = init.updatedAt;
+    this.#updatedAt = init.updatedAt.getTime();
     this.#offset = init.offset;
     this.#flushed = init.offset;
     this.#checkpointed = init.checkpointed;
@@ -236,7 +255,22 @@ export class FsWriter implements Writer {
 
     try {
       const algorithm = expected === undefined ? "sha256" : digestAlgorithm(expected);
-      const { digester, restored } = await rebuildDigester(ctx.digesters, dir, fh, algorithm, offset, o.signal, storedRef === undefined);
+      let digester: Digester | undefined;
+      let offload: OffloadedIngest | undefined;
+      let restored = 0;
+      if (ctx.digesters === nodeDigesters && total >= (ctx.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES)) {
+        // node:crypto cannot checkpoint, so a resume re-hashes the data either way: the worker does it.
+        if (storedRef !== undefined) await unlinkIfExists(ingestFile(dir, "hashState"));
+        offload = await OffloadedIngest.open(HashWritePool.shared(), {
+          fd: fh.fd,
+          algorithm,
+          offset,
+          batchBytes: ctx.writeBatchBytes,
+          maxInFlight: HASH_WORKER_IN_FLIGHT,
+        });
+      } else {
+        ({ digester, restored } = await rebuildDigester(ctx.digesters, dir, fh, algorithm, offset, o.signal, storedRef === undefined));
+      }
       return new FsWriter({
         ctx,
         ref,
@@ -244,6 +278,7 @@ export class FsWriter implements Writer {
         lock: o.lock,
         fh,
         digester,
+        offload,
         algorithm,
         total,
         expected,
@@ -267,10 +302,20 @@ export class FsWriter implements Writer {
       const n = chunk.byteLength;
       if (n === 0) return;
       this.#offset += n;
-      this.#updatedAt = new Date();
+      this.#updatedAt = Date.now();
+      if (this.#offload !== undefined) {
+        try {
+          return await this.#offload.write(chunk);
+        } catch (err) {
+          // The worker's hash may be ahead of the file now; only a reopen can recover.
+          this.#broken = err;
+          throw err;
+        }
+      }
+      const digester = this.#digester!;
       const batch = this.#ctx.writeBatchBytes;
       if (this.#staged + n < batch) {
-        this.#digester.update(chunk);
+        digester.update(chunk);
         // Copy: the caller may reuse its buffer as soon as this promise resolves.
         const staging = this.#stagingFor(this.#staged + n, batch);
         staging.set(chunk, this.#staged);
@@ -280,7 +325,7 @@ export class FsWriter implements Writer {
       // One writev of the staged bytes plus this chunk (at least writeBatchBytes), hashed on
       // this thread while the write runs in the thread pool.
       const written = this.#writeOut(this.#staging && this.#staged > 0 ? [this.#staging.subarray(0, this.#staged), chunk] : [chunk]);
-      this.#digester.update(chunk);
+      digester.update(chunk);
       await written;
       this.#staged = 0;
       await this.#maybeCheckpoint(false);
@@ -302,6 +347,11 @@ export class FsWriter implements Writer {
   }
 
   digest(): Digest {
+    if (this.#offload !== undefined) return this.#offload.digestSync();
+    if (this.#digester === undefined) {
+      if (this.#finalDigest !== undefined) return this.#finalDigest;
+      throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
+    }
     return this.#digester.digest();
   }
 
@@ -311,7 +361,7 @@ export class FsWriter implements Writer {
       offset: this.#offset,
       total: this.#total,
       startedAt: this.#startedAt,
-      updatedAt: this.#updatedAt,
+      updatedAt: new Date(this.#updatedAt),
     };
     if (this.#expected !== undefined) s.expected = this.#expected;
     return s;
@@ -322,16 +372,19 @@ export class FsWriter implements Writer {
       if (size !== 0) throw new InvalidArgumentError(`only truncate(0) is supported, got ${size}`);
       if (this.#closed) throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);
       const fh = this.#fh!;
+      // Nothing may still be writing into the file we are about to empty.
+      await this.#offload?.settle();
       // Checkpoint first: a crash in between must not leave a state that claims old bytes.
       await unlinkIfExists(ingestFile(this.#dir, "hashState"));
       await fh.truncate(0);
-      this.#digester = await newDigester(this.#ctx.digesters, this.#algorithm);
+      if (this.#offload !== undefined) await this.#offload.reset();
+      else this.#digester = await newDigester(this.#ctx.digesters, this.#algorithm);
       this.#staged = 0;
       this.#offset = 0;
       this.#flushed = 0;
       this.#checkpointed = 0;
       this.#broken = undefined;
-      this.#updatedAt = new Date();
+      this.#updatedAt = Date.now();
     });
   }
 
@@ -394,6 +447,12 @@ export class FsWriter implements Writer {
   }
 
 
+  /** Forget the worker's side of the ingest (nothing of it is in flight any more). */
+  #releaseOffload(): void {
+    this.#offload?.release();
+    this.#offload = undefined;
+  }
+
   /** Run operations one at a time, in call order. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn, fn);
@@ -437,6 +496,16 @@ export class FsWriter implements Writer {
   }
 
   async #flush(): Promise<void> {
+    if (this.#offload !== undefined) {
+      try {
+        await this.#offload.flush();
+      } catch (err) {
+        this.#broken = err;
+        throw err;
+      }
+      this.#flushed = this.#offload.written;
+      return;
+    }
     if (this.#staged === 0) return;
     await this.#writeOut([this.#staging!.subarray(0, this.#staged)]);
     this.#staged = 0;
@@ -444,11 +513,11 @@ export class FsWriter implements Writer {
 
   /** Save the hash state when the digester can, at most once per checkpointBytes (or forced). */
   async #maybeCheckpoint(force: boolean): Promise<void> {
-    const save = this.#digester.save;
+    const save = this.#digester?.save;
     if (save === undefined || this.#staged !== 0) return;
     const since = this.#flushed - this.#checkpointed;
     if (since <= 0 || (!force && since < this.#ctx.checkpointBytes)) return;
-    const state = save.call(this.#digester);
+    const state = save.call(this.#digester!);
     await writeFileAtomic(
       ingestFile(this.#dir, "hashState"),
       encodeCheckpoint({ algorithm: this.#algorithm, offset: this.#flushed, state }),
@@ -458,11 +527,13 @@ export class FsWriter implements Writer {
 
   /** The digest of the data, checked against every wanted digest given. */
   async #verify(wanted: Array<Digest | undefined>): Promise<Digest> {
-    let result = this.#digester.digest();
+    const own = this.#offload !== undefined ? await this.#offload.digest() : this.#digester!.digest();
+    this.#finalDigest = own;
+    let result = own;
     for (const want of wanted) {
       if (want === undefined) continue;
       const alg = digestAlgorithm(want);
-      const actual = alg === this.#algorithm ? this.#digester.digest() : await this.#hashFile(alg);
+      const actual = alg === this.#algorithm ? own : await this.#hashFile(alg);
       if (actual !== want) {
         throw new DigestMismatchError(`ingest ${JSON.stringify(this.ref)} has digest ${actual}, expected ${want}`, {
           details: { ref: this.ref, digest: actual, expected: want },
@@ -489,6 +560,7 @@ export class FsWriter implements Writer {
     // behind Date.now()); one syscall instead of mkdir + a temp file + rename.
     if (bare) await fh.utimes(now, now);
     if (fsync) await fh.sync();
+    this.#releaseOffload();
     await fh.close();
     this.#fh = undefined;
     this.#releaseStaging();
@@ -546,15 +618,23 @@ export class FsWriter implements Writer {
         if (this.#broken === undefined) {
           await this.#flush();
           await this.#maybeCheckpoint(true);
-          await writeFileAtomic(ingestFile(this.#dir, "updatedAt"), this.#updatedAt.toISOString());
+          const updatedAt = new Date(this.#updatedAt);
+          await writeFileAtomic(ingestFile(this.#dir, "updatedAt"), updatedAt.toISOString());
           // The data's mtime also counts as "updated" for other readers; pin it to our clock.
-          await this.#fh.utimes(this.#updatedAt, this.#updatedAt);
+          await this.#fh.utimes(updatedAt, updatedAt);
         }
+        await this.#offload?.settle();
+        this.#releaseOffload();
         await this.#fh.close();
         this.#fh = undefined;
       }
     } finally {
-      if (this.#fh !== undefined) await this.#fh.close().catch(() => {});
+      if (this.#fh !== undefined) {
+        // Never close a file the worker may still be writing into.
+        await this.#offload?.settle();
+        this.#releaseOffload();
+        await this.#fh.close().catch(() => {});
+      }
       this.#fh = undefined;
       this.#releaseStaging();
       await this.#lock.release();

@@ -1,0 +1,241 @@
+/**
+ * One worker thread per process that hashes (node:crypto) and writes (`pwrite`) the batches of
+ * large ingests, so that on a multi-core machine receiving, hashing and writing overlap instead
+ * of taking turns on the main thread. Batches travel as transferred ArrayBuffers (no copy) and
+ * come back with the acknowledgement for reuse. The worker shares the process's file
+ * descriptors, so a batch names the ingest's open fd and the position to write at.
+ *
+ * The worker's source is a plain string evaluated by `new Worker(…, { eval: true })`: it then
+ * runs the same under tsx, vitest and an esbuild bundle, with no file of its own to locate.
+ *
+ * A worker that dies (crash, `terminate()`) rejects every pending call with `Internal`, and
+ * every ingest opened on it fails from then on (its hash state is gone); the next ingest starts
+ * a new worker.
+ */
+import { Worker } from "node:worker_threads";
+import { InternalError, type DigestAlgorithm } from "@ferry/core";
+
+const WORKER_SOURCE = `
+"use strict";
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { readSync, writeSync } = require("node:fs");
+const hashes = new Map();
+const algorithms = new Map();
+const errorOf = (err) => ({
+  message: String((err && err.message) || err),
+  code: err && err.code,
+  errno: err && err.errno,
+  syscall: err && err.syscall,
+});
+const reply = (m, out, transfer) => parentPort.postMessage(Object.assign({ seq: m.seq }, out), transfer || []);
+const hashOf = (id) => {
+  const h = hashes.get(id);
+  if (h === undefined) throw new Error("unknown ingest " + id);
+  return h;
+};
+parentPort.on("message", (m) => {
+  try {
+    switch (m.op) {
+      case "open": {
+        const h = createHash(m.algorithm);
+        if (m.rehash > 0) {
+          // A resumed ingest: rebuild the running hash from the bytes already on disk.
+          const buf = Buffer.allocUnsafe(Math.min(1 << 20, m.rehash));
+          let pos = 0;
+          while (pos < m.rehash) {
+            const n = readSync(m.fd, buf, 0, Math.min(buf.length, m.rehash - pos), pos);
+            if (n === 0) throw new Error("ingest data ended at " + pos + " bytes while re-hashing up to " + m.rehash);
+            h.update(buf.subarray(0, n));
+            pos += n;
+          }
+        }
+        hashes.set(m.id, h);
+        algorithms.set(m.id, m.algorithm);
+        return reply(m, {});
+      }
+      case "write": {
+        const view = new Uint8Array(m.buf, 0, m.len);
+        hashOf(m.id).update(view);
+        let done = 0;
+        while (done < m.len) done += writeSync(m.fd, view, done, m.len - done, m.pos + done);
+        return reply(m, { buf: m.buf }, [m.buf]);
+      }
+      case "digest": {
+        const h = hashOf(m.id).copy();
+        if (m.extra) h.update(m.extra);
+        const hex = h.digest("hex");
+        if (m.shared) {
+          // A synchronous caller blocks in Atomics.wait on the flag; it cannot read a message.
+          const flag = new Int32Array(m.shared, 0, 1);
+          new Uint8Array(m.shared, 8).set(Buffer.from(hex, "latin1"));
+          Atomics.store(flag, 0, hex.length);
+          Atomics.notify(flag, 0);
+          return;
+        }
+        return reply(m, { hex });
+      }
+      case "reset":
+        hashes.set(m.id, createHash(algorithms.get(m.id)));
+        return reply(m, {});
+      case "close":
+        hashes.delete(m.id);
+        algorithms.delete(m.id);
+        return;
+      case "crash":
+        // Test hook: an uncaught exception outside the try below.
+        setImmediate(() => { throw new Error("hash-write worker crash requested"); });
+        return;
+    }
+  } catch (err) {
+    if (m.shared) {
+      const flag = new Int32Array(m.shared, 0, 1);
+      Atomics.store(flag, 0, -1);
+      Atomics.notify(flag, 0);
+      return;
+    }
+    reply(m, { error: errorOf(err) });
+  }
+});
+`;
+
+/** How long a synchronous digest waits for the worker before giving up. */
+const SYNC_DIGEST_TIMEOUT_MS = 60_000;
+
+interface Reply {
+  seq: number;
+  error?: { message: string; code?: string; errno?: number; syscall?: string };
+  buf?: ArrayBuffer;
+  hex?: string;
+}
+
+interface Pending {
+  resolve(r: Reply): void;
+  reject(err: unknown): void;
+}
+
+/** An ingest's handle on the worker: its id and the worker life it belongs to. */
+export interface PoolIngest {
+  readonly id: number;
+  readonly generation: number;
+}
+
+export class HashWritePool {
+  static #shared: HashWritePool | undefined;
+
+  /** The process-wide pool (one worker, started on first use). */
+  static shared(): HashWritePool {
+    HashWritePool.#shared ??= new HashWritePool();
+    return HashWritePool.#shared;
+  }
+
+  #worker: Worker | undefined;
+  /** Bumped each time a worker dies: ingests of an earlier generation are unusable. */
+  #generation = 0;
+  #deathReason: string | undefined;
+  #seq = 0;
+  #nextId = 0;
+  readonly #pending = new Map<number, Pending>();
+
+  /** Register an ingest whose first `rehash` bytes are already in `fd`. */
+  async open(fd: number, algorithm: DigestAlgorithm, rehash: number): Promise<PoolIngest> {
+    const worker = this.#start();
+    const ingest = { id: ++this.#nextId, generation: this.#generation };
+    await this.#call(worker, { op: "open", id: ingest.id, fd, algorithm, rehash }, []);
+    return ingest;
+  }
+
+  /**
+   * Hash `len` bytes of `buf` into the ingest and write them at `pos` in `fd`. `buf` is
+   * transferred (unusable here until the promise gives it back).
+   */
+  async write(ingest: PoolIngest, fd: number, buf: ArrayBuffer, len: number, pos: number): Promise<ArrayBuffer> {
+    const r = await this.#call(this.#live(ingest), { op: "write", id: ingest.id, fd, buf, len, pos }, [buf]);
+    return r.buf!;
+  }
+
+  /** The hex digest of everything written so far (after the writes already posted). */
+  async digest(ingest: PoolIngest): Promise<string> {
+    const r = await this.#call(this.#live(ingest), { op: "digest", id: ingest.id }, []);
+    return r.hex!;
+  }
+
+  /**
+   * The same, synchronously, with `extra` bytes (not yet posted) appended: the main thread
+   * blocks in `Atomics.wait` until the worker has hashed every batch posted before this call.
+   */
+  digestSync(ingest: PoolIngest, extra: Uint8Array | undefined): string {
+    const worker = this.#live(ingest);
+    const shared = new SharedArrayBuffer(8 + 128);
+    const flag = new Int32Array(shared, 0, 1);
+    worker.postMessage({ op: "digest", id: ingest.id, shared, extra: extra && extra.byteLength > 0 ? extra.slice() : undefined });
+    const deadline = Date.now() + SYNC_DIGEST_TIMEOUT_MS;
+    while (Atomics.load(flag, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new InternalError(`hash-write worker did not answer a digest within ${SYNC_DIGEST_TIMEOUT_MS} ms`);
+      Atomics.wait(flag, 0, 0, Math.min(left, 1000));
+    }
+    const n = Atomics.load(flag, 0);
+    if (n < 0) throw new InternalError("hash-write worker failed to compute a digest");
+    return Buffer.from(new Uint8Array(shared, 8, n)).toString("latin1");
+  }
+
+  /** Start the ingest's hash again from zero (after truncate). */
+  async reset(ingest: PoolIngest): Promise<void> {
+    await this.#call(this.#live(ingest), { op: "reset", id: ingest.id }, []);
+  }
+
+  /** Forget the ingest (no reply; nothing of it may be in flight). */
+  release(ingest: PoolIngest): void {
+    if (ingest.generation === this.#generation && this.#worker !== undefined) this.#worker.postMessage({ op: "close", id: ingest.id });
+  }
+
+  /** Test hook: make the worker die of an uncaught exception. */
+  crashForTest(): void {
+    this.#worker?.postMessage({ op: "crash" });
+  }
+
+  #live(ingest: PoolIngest): Worker {
+    if (ingest.generation !== this.#generation || this.#worker === undefined) {
+      throw new InternalError(`the hash-write worker of this ingest died (${this.#deathReason ?? "unknown reason"}); close and reopen the writer to resume`);
+    }
+    return this.#worker;
+  }
+
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: "ferry-hash-write" });
+    worker.unref();
+    worker.on("message", (r: Reply) => {
+      const p = this.#pending.get(r.seq);
+      if (p === undefined) return;
+      this.#pending.delete(r.seq);
+      if (this.#pending.size === 0) worker.unref();
+      if (r.error === undefined) return p.resolve(r);
+      const err = Object.assign(new Error(r.error.message), { code: r.error.code, errno: r.error.errno, syscall: r.error.syscall });
+      p.reject(err);
+    });
+    const died = (reason: string): void => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      this.#generation++;
+      this.#deathReason = reason;
+      const pending = [...this.#pending.values()];
+      this.#pending.clear();
+      for (const p of pending) p.reject(new InternalError(`hash-write worker died: ${reason}`));
+    };
+    worker.on("error", (err) => died(err.message));
+    worker.on("exit", (code) => died(`exited with code ${code}`));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #call(worker: Worker, msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
+    const seq = ++this.#seq;
+    return new Promise<Reply>((resolve, reject) => {
+      if (this.#pending.size === 0) worker.ref();
+      this.#pending.set(seq, { resolve, reject });
+      worker.postMessage({ ...msg, seq }, transfer);
+    });
+  }
+}
