@@ -66,6 +66,21 @@ export class OffloadedIngest {
     }
   }
 
+  /**
+   * Copy `chunk` into the batch being filled when it fits without filling it (nothing to post,
+   * nothing to wait for); false, with nothing done, otherwise.
+   */
+  stageSync(chunk: Uint8Array): boolean {
+    if (this.#failure !== undefined) return false;
+    const batch = this.#batch ?? this.#free.pop();
+    if (batch === undefined) return false;
+    this.#batch = batch;
+    if (this.#staged + chunk.byteLength >= batch.byteLength) return false;
+    batch.set(chunk, this.#staged);
+    this.#staged += chunk.byteLength;
+    return true;
+  }
+
   /** Post the staged bytes and wait until the worker has written everything. */
   async flush(): Promise<void> {
     this.#throwIfFailed();
