@@ -10,6 +10,13 @@
  * store (Debian's sha256sum does not use the CPU's SHA extensions; OpenSSL does). Medians of
  * RUNS (default 3). `--wasm` also measures the hash-wasm digesters with checkpoints; `--small`
  * measures 16 KiB writes with and without batching. The machine is shared: numbers are rough.
+ *
+ * `pnpm bench:store --blobs N [--store-src DIR]` instead writes N small blobs (4–64 KiB, as in
+ * case 4 of `pnpm bench`) through core's `writeBlob`, 8 at a time, into a fresh store-fs and
+ * prints blobs/s and the process CPU time of the loop; `--store-src` imports another copy of
+ * store-fs's `src/` (e.g. an older commit's, for an A/B run); `--memory` uses store-memory
+ * instead (the floor: everything but the filesystem store); `--no-fsync` opens store-fs with
+ * `fsync: false`.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
@@ -89,6 +96,51 @@ async function timeFerry(
   await w.commit(size, digest);
   const ms = performance.now() - t0;
   return { ms, digest };
+}
+
+const blobsArg = process.argv.indexOf("--blobs");
+if (blobsArg > 0) {
+  await benchSmallBlobs(Number(process.argv[blobsArg + 1] ?? 1000));
+  process.exit(0);
+}
+
+/** N blobs of 4–64 KiB through writeBlob at concurrency 8, as a pull of case 4 stores them. */
+async function benchSmallBlobs(n: number): Promise<void> {
+  const srcArg = process.argv.indexOf("--store-src");
+  const mod = (srcArg > 0 ? await import(join(process.argv[srcArg + 1]!, "index.ts")) : { openFsStore }) as { openFsStore: typeof openFsStore };
+  const { digestOf, writeBlob, ingestRef, MediaTypes } = await import("../packages/core/src/index.ts");
+  const blobs = Array.from({ length: n }, () => {
+    const data = new Uint8Array(4096 + Math.floor(Math.random() * 60 * 1024));
+    randomFillSync(data);
+    return { data, desc: { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength } };
+  });
+  const root = await mkdtemp(join(tmpdir(), "ferry-bench-small-"));
+  try {
+    const store = process.argv.includes("--memory")
+      ? (await import("../packages/store-memory/src/index.ts")).createMemoryStore()
+      : await mod.openFsStore(root, { fsync: !process.argv.includes("--no-fsync") });
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < blobs.length) {
+          const b = blobs[next++]!;
+          await writeBlob(store, ingestRef(b.desc), { open: (offset = 0) => chunks(b.data.subarray(offset)) }, b.desc);
+        }
+      }),
+    );
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(`${n} blobs: ${((n * 1000) / ms).toFixed(0)} blobs/s, ${ms.toFixed(0)} ms, CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (user ${(cpu.user / 1e6).toFixed(2)}, sys ${(cpu.system / 1e6).toFixed(2)})`);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** 16 KiB chunks, about what an HTTP response body delivers. */
+async function* chunks(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let o = 0; o < data.byteLength; o += 16 * 1024) yield data.subarray(o, o + 16 * 1024);
 }
 
 const dir = await mkdtemp(join(tmpdir(), "ferry-bench-store-"));

@@ -3,7 +3,7 @@
  * skopeo (`oci:DIR:NAME`), umoci and other OCI tools read what ferry writes and ferry reads
  * what they write. See `layout.ts` for the files, `fs-writer.ts` for how ingests commit.
  */
-import { chmod, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, open, readdir, realpath, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   FailedPreconditionError,
@@ -29,10 +29,12 @@ import { BlobMetaStore, validateLabels, type BlobMeta } from "./blob-meta.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { FsReaderAt } from "./fs-reader.ts";
 import { FsWriter, type WriterContext } from "./fs-writer.ts";
-import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling } from "./fs-util.ts";
+import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling, unlinkIfExists } from "./fs-util.ts";
 import { ingestFile, readIngestStatus } from "./ingest-files.ts";
 import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
 import { NameIndex, emptyIndex } from "./name-index.ts";
+import { heldHereError, heldIngestsOf, type HeldIngest } from "./held-ingests.ts";
+import { SMALL_TEMP_PREFIX, SmallBlobWriter } from "./small-blob-writer.ts";
 import { StagingPool } from "./staging-pool.ts";
 
 export interface FsStoreOptions {
@@ -56,6 +58,19 @@ export interface FsStoreOptions {
   staleLockMs?: number;
   /** fsync blobs and directories at commit (once per blob). Default true. */
   fsync?: boolean;
+  /**
+   * Ingests declaring at least this total (with the default node:crypto digesters) hash and
+   * write on a worker thread, overlapping with the receiving thread. Default 8 MiB; `Infinity`
+   * keeps every ingest on the calling thread.
+   */
+  hashWorkerMinBytes?: number;
+  /**
+   * A writer declaring a total of at most this many bytes, on a ref with no ingest on disk,
+   * holds its bytes in memory and writes only the blob at commit (the small-blob fast path;
+   * anything but a successful commit turns it into a regular on-disk ingest). Default 256 KiB;
+   * 0 turns the fast path off.
+   */
+  smallBlobBytes?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -73,7 +88,9 @@ export class FsStore implements ContentStore {
   readonly #meta: BlobMetaStore;
   readonly #names: NameIndex;
   readonly #ctx: WriterContext;
-  readonly #active = new Map<string, FsWriter>();
+  readonly #smallBlobBytes: number;
+  /** Writers open in this process on this root, shared with every other handle on it. */
+  #held: Map<string, HeldIngest> = new Map();
   #ready: Promise<void> | undefined;
 
   constructor(root: string, options: FsStoreOptions = {}) {
@@ -82,6 +99,7 @@ export class FsStore implements ContentStore {
     const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
     const staleLockMs = positive(options.staleLockMs, 30_000, "staleLockMs");
     const fsync = options.fsync ?? true;
+    this.#smallBlobBytes = options.smallBlobBytes === 0 ? 0 : positive(options.smallBlobBytes, 256 * 1024, "smallBlobBytes");
     this.root = root;
     this.#layout = new Layout(root);
     this.#meta = new BlobMetaStore(this.#layout, staleLockMs);
@@ -95,9 +113,8 @@ export class FsStore implements ContentStore {
       checkpointBytes,
       staleLockMs,
       fsync,
-      onClosed: (w) => {
-        if (this.#active.get(w.ref) === w) this.#active.delete(w.ref);
-      },
+      hashWorkerMinBytes: options.hashWorkerMinBytes,
+      onClosed: (w) => this.#release(w.ref, w),
     };
   }
 
@@ -132,6 +149,7 @@ export class FsStore implements ContentStore {
     await mkdir(l.ingestDir, { recursive: true });
     await mkdir(l.metaDir, { recursive: true });
     await mkdir(l.locksDir, { recursive: true });
+    this.#held = heldIngestsOf(await realpath(l.root));
   }
 
   // -- Provider --------------------------------------------------------------------------
@@ -162,9 +180,29 @@ export class FsStore implements ContentStore {
   async writer(options: WriterOptions): Promise<Writer> {
     validateRef(options?.ref);
     await this.ready();
-    const w = await FsWriter.open(this.#ctx, options);
-    this.#active.set(w.ref, w);
-    return w;
+    const { ref, total, expected, signal } = options;
+    // One writer per ref in this process, through any handle: refused before any disk access.
+    if (this.#held.has(ref)) throw heldHereError(ref);
+    const slot: HeldIngest = { owner: this };
+    this.#held.set(ref, slot);
+    try {
+      let w: Writer & { ref: string };
+      if (
+        total !== undefined && Number.isSafeInteger(total) && total > 0 && total <= this.#smallBlobBytes &&
+        (expected === undefined || parseDigest(expected)) &&
+        !(await this.#ingestOnDisk(ref))
+      ) {
+        throwIfAborted(signal);
+        w = await SmallBlobWriter.open({ ctx: this.#ctx, ref, total, expected, signal, onDone: (sw) => this.#release(ref, sw) });
+      } else {
+        w = await FsWriter.open(this.#ctx, options);
+      }
+      slot.writer = w;
+      return w;
+    } catch (err) {
+      this.#release(ref, undefined);
+      throw err;
+    }
   }
 
   // -- Manager ---------------------------------------------------------------------------
@@ -258,7 +296,7 @@ export class FsStore implements ContentStore {
   async status(ref: string): Promise<Status> {
     const dir = this.#layout.ingestPath(ref);
     await this.ready();
-    const live = this.#active.get(ref);
+    const live = this.#liveWriter(ref);
     if (live) return live.status();
     const s = await readIngestStatus(dir);
     if (s === undefined || s.ref !== ref) throw new NotFoundError(`no ingest with ref ${JSON.stringify(ref)}`, { details: { ref } });
@@ -268,12 +306,20 @@ export class FsStore implements ContentStore {
   async listStatuses(filter: StatusFilter = {}): Promise<Status[]> {
     await this.ready();
     const out: Status[] = [];
+    const listed = new Set<string>();
     for (const key of await this.#ingestKeys()) {
       const s = await readIngestStatus(join(this.#layout.ingestDir, key)).catch(() => undefined);
       if (s === undefined) continue;
       if (filter.refPrefix !== undefined && !s.ref.startsWith(filter.refPrefix)) continue;
-      const live = this.#active.get(s.ref);
+      const live = this.#liveWriter(s.ref);
       out.push(live ? await live.status() : s);
+      listed.add(s.ref);
+    }
+    // Small-blob ingests still in memory have no directory to find.
+    for (const [ref, { owner, writer }] of this.#held) {
+      if (owner !== this || !writer?.inMemory || listed.has(ref)) continue;
+      if (filter.refPrefix !== undefined && !ref.startsWith(filter.refPrefix)) continue;
+      out.push(await writer.status());
     }
     return out;
   }
@@ -281,6 +327,7 @@ export class FsStore implements ContentStore {
   async abort(ref: string): Promise<void> {
     const dir = this.#layout.ingestPath(ref);
     await this.ready();
+    if (this.#held.has(ref)) throw heldHereError(ref);
     let got;
     try {
       got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: this.#ctx.staleLockMs });
@@ -323,11 +370,17 @@ export class FsStore implements ContentStore {
         await rm(dir, { recursive: true, force: true });
         continue;
       }
+      if (name.startsWith(SMALL_TEMP_PREFIX)) {
+        // A small-blob commit's temp file, left by a crash between its creation and unlink.
+        const st = await stat(dir).catch(() => undefined);
+        if (st !== undefined && now - st.mtimeMs > maxIdleMs) await unlinkIfExists(dir);
+        continue;
+      }
       if (!isIngestKey(name)) continue;
       const s = await readIngestStatus(dir).catch(() => undefined);
       const lastTouched = s?.updatedAt.getTime() ?? (await stat(dir).catch(() => undefined))?.mtimeMs ?? now;
       if (now - lastTouched <= maxIdleMs) continue;
-      if (s !== undefined && this.#active.has(s.ref)) continue;
+      if (s !== undefined && this.#held.has(s.ref)) continue;
       const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: this.#ctx.staleLockMs }).catch(() => undefined);
       if (!got?.lock) continue;
       // Re-check under the lock: the ingest may have been resumed and written meanwhile.
@@ -371,6 +424,32 @@ export class FsStore implements ContentStore {
     if (st === undefined) return undefined;
     const meta = (await this.#meta.read(digest)) ?? fallbackMeta(st.mtimeMs);
     return toInfo(digest, st.size, meta);
+  }
+
+  /** Free `ref` in the held registry if `writer` (or, with undefined, a pending open) holds it. */
+  #release(ref: string, writer: object | undefined): void {
+    const slot = this.#held.get(ref);
+    if (slot !== undefined && slot.writer === writer) this.#held.delete(ref);
+  }
+
+  /**
+   * The open writer of `ref` when this handle opened it. Another handle reports what is on disk,
+   * as another process would see it (an in-memory small ingest of another handle is not listed).
+   */
+  #liveWriter(ref: string): HeldIngest["writer"] {
+    const slot = this.#held.get(ref);
+    return slot?.owner === this ? slot.writer : undefined;
+  }
+
+  /** Whether an ingest directory (complete or not) exists for `ref`: one stat. */
+  async #ingestOnDisk(ref: string): Promise<boolean> {
+    try {
+      await stat(this.#layout.ingestPath(ref));
+      return true;
+    } catch (err) {
+      if (isENOENT(err)) return false;
+      return true; // unknown: let the regular path deal with it
+    }
   }
 
   async #ingestKeys(): Promise<string[]> {

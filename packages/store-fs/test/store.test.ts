@@ -36,6 +36,8 @@ describe("FsStore layout on disk", () => {
   });
 
   it("keeps an ingest in ingest/<sha256(ref)>/ with its files, then publishes blobs/<alg>/<hex> read-only", async () => {
+    // The regular path (a blob this small takes the in-memory one by default: small-blob-fast-path.test.ts).
+    const store = await openFsStore(dir.path, { fsync: false, smallBlobBytes: 0 });
     const data = bytes(3000);
     const ref = "layer-test";
     const w = await store.writer({ ref, total: 3000, expected: digestOf(data) });
