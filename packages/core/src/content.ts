@@ -42,6 +42,13 @@ export interface ReaderAt {
    * empty array at or past it; never throws for a read past the end.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: read up to `buffer.byteLength` bytes at `offset` into the caller's `buffer` and
+   * return how many were read (fewer only at the end, 0 at or past it). Lets a reader reuse one
+   * buffer instead of allocating per read (a 1 GiB push otherwise allocates 1 GiB of buffers, and
+   * V8 collects garbage for each 64 MB of them).
+   */
+  readInto?(buffer: Uint8Array, offset: number): Promise<number>;
   /** A stream of the bytes from `offset` (default 0) to `end` (exclusive, default size). */
   createReadStream(options?: { offset?: number; end?: number; signal?: AbortSignal }): Readable;
   close(): Promise<void>;

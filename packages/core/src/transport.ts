@@ -70,6 +70,13 @@ export interface PushOptions extends TransferHooks {
 /** Where content comes from when pushing: a fresh stream each call (a retry re-opens it). */
 export interface PushSource {
   open(offset?: number): Readable | Promise<Readable>;
+  /**
+   * Optional: the same bytes as `open(offset)`, lent rather than given: a chunk's memory is
+   * reused once the next chunk is asked for, so the consumer must be done with each chunk (e.g.
+   * a socket write that has drained) before it pulls the next. Consumers that keep chunks
+   * (buffers, batches) use `open`.
+   */
+  chunks?(offset?: number): AsyncIterable<Uint8Array>;
 }
 
 /** Writes blobs and manifests into one repository. */

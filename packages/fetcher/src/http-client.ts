@@ -21,8 +21,12 @@ import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
-/** A body the client can send again on a retry, or a one-shot stream (never retried). */
-export type RequestBody = Uint8Array | string | (() => Readable) | Readable;
+/**
+ * A body the client can send again on a retry, or a one-shot stream or iterable (never retried).
+ * undici asks an iterable for its next chunk only once the last one is written to the socket, so
+ * it may lend its chunks (`PushSource.chunks`).
+ */
+export type RequestBody = Uint8Array | string | (() => Readable) | Readable | AsyncIterable<Uint8Array>;
 
 export interface HttpRequest {
   method: HttpMethod;
@@ -97,7 +101,7 @@ function isReplayable(body: RequestBody | undefined): boolean {
   return body === undefined || typeof body === "string" || body instanceof Uint8Array || typeof body === "function";
 }
 
-function materialize(body: RequestBody | undefined): string | Uint8Array | Readable | undefined {
+function materialize(body: RequestBody | undefined): string | Uint8Array | Readable | AsyncIterable<Uint8Array> | undefined {
   return typeof body === "function" ? body() : body;
 }
 
@@ -328,7 +332,7 @@ export class HttpClient {
     url: URL,
     req: HttpRequest,
     headers: Record<string, string>,
-    body: string | Uint8Array | Readable | undefined,
+    body: string | Uint8Array | Readable | AsyncIterable<Uint8Array> | undefined,
     crossOrigin: boolean,
   ): Promise<HttpResponse> {
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -347,7 +351,8 @@ export class HttpClient {
           res = await request(url, {
             method: req.method,
             headers,
-            body: body ?? null,
+            // undici sends async iterables too; its typings omit them.
+            body: (body ?? null) as Dispatcher.RequestOptions["body"],
             signal: req.signal,
             dispatcher: this.#dispatcher,
             bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
@@ -355,6 +360,8 @@ export class HttpClient {
           });
         } catch (err) {
           if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();
+          // An async generator that was started runs its `finally` (closes its file).
+          else if (body && typeof (body as AsyncGenerator).return === "function") void (body as AsyncGenerator).return(undefined).catch(() => undefined);
           reject(err);
           return;
         }

@@ -56,6 +56,18 @@ function counter(base: number, onProgress: ((sent: number) => void) | undefined)
   });
 }
 
+/** Passes chunks on, reporting the running total; a source that ends short or long is an error. */
+async function* counted(chunks: AsyncIterable<Uint8Array>, desc: Descriptor, onProgress: ((sent: number) => void) | undefined): AsyncGenerator<Uint8Array> {
+  let sent = 0;
+  for await (const chunk of chunks) {
+    sent += chunk.byteLength;
+    if (sent > desc.size) throw new NetworkError(`push source of ${desc.digest} has more than ${desc.size} bytes`);
+    onProgress?.(sent);
+    yield chunk;
+  }
+  if (sent !== desc.size) throw new NetworkError(`push source of ${desc.digest} ended ${desc.size - sent} bytes early`);
+}
+
 /** Pulls exact-size slices off a byte stream, keeping the remainder for the next slice. */
 class SliceReader {
   readonly #it: AsyncIterator<Uint8Array>;
@@ -230,6 +242,12 @@ export class RegistryPusher implements Pusher {
   }
 
   async #monolithic(desc: Descriptor, source: PushSource, location: URL, options: PushOptions): Promise<void> {
+    const headers = { "content-type": "application/octet-stream", "content-length": String(desc.size) };
+    if (source.chunks && desc.size > 0) {
+      // Lent chunks: undici pulls the next one only after the last is written to the socket.
+      await this.#finishUpload(desc, location, headers, counted(source.chunks(0), desc, options.onProgress), options.signal);
+      return;
+    }
     const src = await source.open(0);
     const body = desc.size > 0 ? src.pipe(counter(0, options.onProgress)) : (src.destroy(), "");
     if (typeof body !== "string") {
@@ -237,11 +255,11 @@ export class RegistryPusher implements Pusher {
       src.once("error", (e) => body.destroy(e));
       body.once("close", () => src.destroy());
     }
-    await this.#finishUpload(desc, location, { "content-type": "application/octet-stream", "content-length": String(desc.size) }, body, options.signal);
+    await this.#finishUpload(desc, location, headers, body, options.signal);
   }
 
   /** The closing `PUT <location>?digest=` of an upload session (with the whole blob, or empty after PATCHes). */
-  async #finishUpload(desc: Descriptor, location: URL, headers: Record<string, string>, body: Readable | string | undefined, signal: AbortSignal | undefined): Promise<void> {
+  async #finishUpload(desc: Descriptor, location: URL, headers: Record<string, string>, body: Readable | AsyncIterable<Uint8Array> | string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const res = await this.#ctx.http.send({
       method: "PUT",
       url: this.#withDigest(location, desc),

@@ -266,3 +266,87 @@ describe("Docker-Content-Digest checks", () => {
     }
   });
 });
+
+describe("lent chunks (PushSource.chunks)", () => {
+  /** A source that lends ONE buffer, overwritten as soon as the next chunk is asked for. */
+  function lendingSource(data: Buffer, chunk: number, opts: { short?: number } = {}) {
+    let opened = 0;
+    return {
+      opened: () => opened,
+      source: {
+        open: () => {
+          opened++;
+          return Readable.from([data]);
+        },
+        async *chunks() {
+          const buf = Buffer.alloc(chunk);
+          const end = data.byteLength - (opts.short ?? 0);
+          for (let pos = 0; pos < end; pos += chunk) {
+            const n = Math.min(chunk, end - pos);
+            data.copy(buf, 0, pos, pos + n);
+            yield buf.subarray(0, n);
+            buf.fill(0xee); // the consumer said it was done with the chunk: reuse it
+          }
+        },
+      },
+    };
+  }
+
+  function slowPutServer() {
+    const puts: Array<{ headers: IncomingMessage["headers"]; body: Buffer }> = [];
+    const server = stub(async (req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      if (req.method === "HEAD") return void res.writeHead(404).end();
+      if (req.method === "POST") return void res.writeHead(202, { location: "/upload/1" }).end();
+      if (req.method === "PUT") {
+        // Read slowly, so the client's socket fills and its writes wait for drain.
+        const parts: Buffer[] = [];
+        for await (const c of req) {
+          parts.push(Buffer.from(c as Buffer));
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        const body = Buffer.concat(parts);
+        puts.push({ headers: req.headers, body });
+        return void res.writeHead(201, { "docker-content-digest": digestOf(body) === u.searchParams.get("digest") ? digestOf(body) : "sha256:bad" }).end();
+      }
+      res.writeHead(400).end();
+    });
+    return { server, puts };
+  }
+
+  it("are sent as one PUT with Content-Length, each chunk on the wire before the next is asked for", async () => {
+    const data = Buffer.from(Array.from({ length: 5 * 1024 * 1024 + 333 }, (_, i) => (i * 7 + (i >> 12)) & 0xff));
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const { server, puts } = slowPutServer();
+    const reg = await server;
+    const lent = lendingSource(data, 1024 * 1024);
+    const r = createRegistryResolver({ ...fast, credentials: {} });
+    try {
+      const p = await r.pusher(`${reg.host}/dst`);
+      const progress: number[] = [];
+      expect(await p.push(desc, lent.source, { onProgress: (n) => progress.push(n) })).toBe("pushed");
+      expect(lent.opened()).toBe(0);
+      expect(puts).toHaveLength(1);
+      expect(puts[0]!.headers["content-length"]).toBe(String(data.byteLength));
+      expect(puts[0]!.headers["transfer-encoding"]).toBeUndefined();
+      expect(puts[0]!.body.equals(data)).toBe(true);
+      expect(progress.at(-1)).toBe(data.byteLength);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("a source that ends short fails the upload", async () => {
+    const data = Buffer.alloc(300 * 1024, 7);
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const { server } = slowPutServer();
+    const reg = await server;
+    const r = createRegistryResolver({ ...fast, credentials: {} });
+    try {
+      const p = await r.pusher(`${reg.host}/dst`);
+      await expect(p.push(desc, lendingSource(data, 64 * 1024, { short: 1000 }).source)).rejects.toThrow();
+    } finally {
+      await r.close();
+    }
+  });
+});

@@ -30,6 +30,16 @@ export class FsReaderAt implements ReaderAt {
     return got === want ? buf : buf.subarray(0, got);
   }
 
+  /** One `pread` into the caller's buffer (no allocation): see `ReaderAt.readInto`. */
+  async readInto(buffer: Uint8Array, offset: number): Promise<number> {
+    if (this.#closed) throw new FailedPreconditionError("read from a closed ReaderAt");
+    checkRange(offset, buffer.byteLength);
+    const want = Math.max(0, Math.min(buffer.byteLength, this.size - offset));
+    if (want === 0) return 0;
+    const { bytesRead } = await this.#fh.read(buffer, 0, want, offset);
+    return bytesRead;
+  }
+
   createReadStream(options: { offset?: number; end?: number; signal?: AbortSignal } = {}): Readable {
     const start = options.offset ?? 0;
     const end = Math.min(options.end ?? this.size, this.size);
