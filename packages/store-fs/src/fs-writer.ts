@@ -35,7 +35,7 @@ import type { BlobMetaStore } from "./blob-meta.ts";
 import { validateLabels } from "./blob-meta.ts";
 import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
-import { HashWritePool } from "./hash-write-pool.ts";
+import { HashWorkerPool } from "./hash-worker-pool.ts";
 import { OffloadedIngest } from "./offloaded-ingest.ts";
 import { fsyncDirShared, isEEXIST, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import {
@@ -64,8 +64,8 @@ export interface WriterContext {
   fsync: boolean;
   /**
    * Ingests declaring at least this total, hashed with node:crypto (the default digesters),
-   * hash and write on the worker thread of {@link HashWritePool}. Default 8 MiB; `Infinity`
-   * keeps every ingest on the main thread.
+   * hash on the worker thread of {@link HashWorkerPool} while the thread pool writes. Default
+   * 8 MiB; `Infinity` keeps the hashing of every ingest on the main thread.
    */
   hashWorkerMinBytes?: number;
   onClosed(writer: FsWriter): void;
@@ -264,8 +264,8 @@ export class FsWriter implements Writer {
       if (ctx.digesters === nodeDigesters && total >= (ctx.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES)) {
         // node:crypto cannot checkpoint, so a resume re-hashes the data either way: the worker does it.
         if (storedRef !== undefined) await unlinkIfExists(ingestFile(dir, "hashState"));
-        offload = await OffloadedIngest.open(HashWritePool.shared(), {
-          fd: fh.fd,
+        offload = await OffloadedIngest.open(HashWorkerPool.shared(), {
+          fh,
           algorithm,
           offset,
           batchBytes: ctx.writeBatchBytes,

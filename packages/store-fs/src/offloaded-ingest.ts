@@ -1,36 +1,37 @@
 /**
- * The write path of a large ingest whose hashing and writing run on the {@link HashWritePool}'s
- * worker: chunks are copied into batch buffers of our own (one copy, as staging did before);
- * each full batch is transferred to the worker, which hashes it and writes it at its position,
- * then hands the buffer back for reuse. At most `maxInFlight` batches are out at once, so a
- * writer holds at most (maxInFlight + 1) batches of memory, and the caller's write() waits (back
- * pressure) when the worker falls behind.
+ * The write path of a large ingest hashed on the {@link HashWorkerPool}'s worker: chunks are
+ * copied into batch buffers of our own (SharedArrayBuffers; one copy, as staging did before);
+ * each full batch goes at once to the worker to be hashed and to libuv's thread pool to be
+ * written at its position, and is reused when both are done. At most `maxInFlight` batches
+ * are out at once, so a writer holds at most (maxInFlight + 1) batches of memory, and the
+ * caller's write() waits (back pressure) when hashing or writing falls behind.
  */
+import type { FileHandle } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "@ferry/core";
-import type { HashWritePool, PoolIngest } from "./hash-write-pool.ts";
+import type { HashWorkerPool, PoolIngest } from "./hash-worker-pool.ts";
 
 export class OffloadedIngest {
-  readonly #pool: HashWritePool;
+  readonly #pool: HashWorkerPool;
   readonly #ingest: PoolIngest;
-  readonly #fd: number;
+  readonly #fh: FileHandle;
   readonly #algorithm: DigestAlgorithm;
   readonly #batchBytes: number;
   readonly #maxInFlight: number;
-  /** Buffers back from the worker, ready for reuse. */
+  /** Batches hashed and written, ready for reuse. */
   readonly #free: Buffer[] = [];
   readonly #inFlight: Array<Promise<void>> = [];
   #batch: Buffer | undefined;
   #staged = 0;
-  /** Bytes handed to the worker (the next batch's file position). */
+  /** Bytes handed out (the next batch's file position). */
   #posted: number;
-  /** Bytes the worker has written (acknowledged). */
+  /** Bytes before which everything is written (valid once nothing is in flight). */
   #written: number;
   #failure: unknown;
 
-  private constructor(pool: HashWritePool, ingest: PoolIngest, fd: number, algorithm: DigestAlgorithm, offset: number, batchBytes: number, maxInFlight: number) {
+  private constructor(pool: HashWorkerPool, ingest: PoolIngest, fh: FileHandle, algorithm: DigestAlgorithm, offset: number, batchBytes: number, maxInFlight: number) {
     this.#pool = pool;
     this.#ingest = ingest;
-    this.#fd = fd;
+    this.#fh = fh;
     this.#algorithm = algorithm;
     this.#batchBytes = batchBytes;
     this.#maxInFlight = maxInFlight;
@@ -38,16 +39,16 @@ export class OffloadedIngest {
     this.#written = offset;
   }
 
-  /** Register an ingest whose first `offset` bytes are in `fd` (the worker re-hashes them). */
+  /** Register an ingest whose first `offset` bytes are in `fh` (the worker re-hashes them). */
   static async open(
-    pool: HashWritePool,
-    o: { fd: number; algorithm: DigestAlgorithm; offset: number; batchBytes: number; maxInFlight: number },
+    pool: HashWorkerPool,
+    o: { fh: FileHandle; algorithm: DigestAlgorithm; offset: number; batchBytes: number; maxInFlight: number },
   ): Promise<OffloadedIngest> {
-    const ingest = await pool.open(o.fd, o.algorithm, o.offset);
-    return new OffloadedIngest(pool, ingest, o.fd, o.algorithm, o.offset, o.batchBytes, Math.max(1, o.maxInFlight));
+    const ingest = await pool.open(o.fh.fd, o.algorithm, o.offset);
+    return new OffloadedIngest(pool, ingest, o.fh, o.algorithm, o.offset, o.batchBytes, Math.max(1, o.maxInFlight));
   }
 
-  /** Bytes acknowledged as written to the file. */
+  /** Bytes written to the file (after flush()). */
   get written(): number {
     return this.#written;
   }
@@ -57,7 +58,7 @@ export class OffloadedIngest {
     this.#throwIfFailed();
     let at = 0;
     while (at < chunk.byteLength) {
-      const batch = (this.#batch ??= this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#batchBytes));
+      const batch = (this.#batch ??= this.#free.pop() ?? Buffer.from(new SharedArrayBuffer(this.#batchBytes)));
       const n = Math.min(chunk.byteLength - at, batch.byteLength - this.#staged);
       batch.set(n === chunk.byteLength ? chunk : chunk.subarray(at, at + n), this.#staged);
       this.#staged += n;
@@ -81,12 +82,13 @@ export class OffloadedIngest {
     return true;
   }
 
-  /** Post the staged bytes and wait until the worker has written everything. */
+  /** Post the staged bytes and wait until every batch is hashed and written. */
   async flush(): Promise<void> {
     this.#throwIfFailed();
     if (this.#staged > 0) await this.#post();
     while (this.#inFlight.length > 0) await this.#inFlight.shift();
     this.#throwIfFailed();
+    this.#written = this.#posted;
   }
 
   /** Wait for every batch in flight, whatever its outcome (before closing the file). */
@@ -131,13 +133,16 @@ export class OffloadedIngest {
     this.#batch = undefined;
     this.#staged = 0;
     this.#posted += len;
-    const done = this.#pool.write(this.#ingest, this.#fd, batch.buffer as ArrayBuffer, len, pos).then(
-      (buf) => {
-        this.#written = Math.max(this.#written, pos + len);
-        if (buf.byteLength === this.#batchBytes) this.#free.push(Buffer.from(buf));
+    const hashed = this.#pool.hash(this.#ingest, batch.buffer as SharedArrayBuffer, len);
+    const written = writeFully(this.#fh, batch, len, pos);
+    const done = Promise.all([hashed, written]).then(
+      () => {
+        this.#free.push(batch);
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         this.#failure ??= err;
+        // The batch is reusable only once neither side reads it any more.
+        await Promise.allSettled([hashed, written]);
         throw err;
       },
     );
@@ -148,5 +153,14 @@ export class OffloadedIngest {
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
+  }
+}
+
+/** Write `len` bytes of `buf` at `pos`, retrying short writes. */
+async function writeFully(fh: FileHandle, buf: Buffer, len: number, pos: number): Promise<void> {
+  let done = 0;
+  while (done < len) {
+    const { bytesWritten } = await fh.write(buf, done, len - done, pos + done);
+    done += bytesWritten;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Large ingests (≥ 8 MiB declared, node:crypto digesters) hash and write on the hash-write
- * worker: digests (sync and at commit), resume after close and after a kill-like abandonment,
+ * Large ingests (≥ 8 MiB declared, node:crypto digesters) hash on the worker thread while the
+ * thread pool writes: digests (sync and at commit), resume after close and after a kill-like abandonment,
  * truncate, write errors, and a worker that dies mid-ingest.
  */
 import { randomBytes } from "node:crypto";
@@ -9,7 +9,7 @@ import { readFile, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { digestOf } from "@ferry/core";
-import { HashWritePool } from "../src/hash-write-pool.ts";
+import { HashWorkerPool } from "../src/hash-worker-pool.ts";
 import { ingestKey, openFsStore, type FsStore, type FsWriter } from "../src/index.ts";
 import { codeOf, tempDir } from "./helpers.ts";
 
@@ -30,7 +30,7 @@ async function writeAll(w: { write(c: Uint8Array): Promise<void> }, data: Uint8A
   for (let i = 0; i < data.byteLength; i += chunk) await w.write(data.subarray(i, i + chunk));
 }
 
-it("hashes and writes a large blob on the worker: running digests, commit, bytes on disk", async () => {
+it("hashes a large blob on the worker while the thread pool writes it: running digests, commit, bytes on disk", async () => {
   const data = randomBytes(9 * MiB + 12_345);
   const w = (await store.writer({ ref: "big-1", total: data.byteLength, expected: digestOf(data) })) as FsWriter;
   await writeAll(w, data.subarray(0, 3 * MiB + 7), 65_536);
@@ -94,10 +94,10 @@ it("flush() puts every accepted byte in the ingest file", async () => {
   await w.close();
 });
 
-it("a write that fails on the worker surfaces the fs error and breaks the writer until reopened", async () => {
+it("a write that fails surfaces the fs error and breaks the writer until reopened", async () => {
   const data = randomBytes(8 * MiB);
   const w = (await store.writer({ ref: "big-ebadf", total: data.byteLength })) as FsWriter;
-  // Close the descriptor under the writer: the worker's pwrite gets EBADF.
+  // Close the descriptor under the writer: the write gets EBADF.
   closeSync(fdOf(join(dir.path, "ingest", ingestKey("big-ebadf"), "data")));
   let err: unknown;
   try {
@@ -117,7 +117,7 @@ it("a worker that dies mid-ingest fails the writer with Internal; a reopen resum
   const w = await store.writer({ ref, total: data.byteLength, expected: digestOf(data) });
   await writeAll(w, data.subarray(0, 4 * MiB), 65_536);
   await w.flush!();
-  HashWritePool.shared().crashForTest();
+  HashWorkerPool.shared().crashForTest();
   let code: string | undefined;
   for (let i = 4 * MiB; i < data.byteLength && code === undefined; i += 65_536) {
     try {

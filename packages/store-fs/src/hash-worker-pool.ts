@@ -1,9 +1,9 @@
 /**
- * One worker thread per process that hashes (node:crypto) and writes (`pwrite`) the batches of
- * large ingests, so that on a multi-core machine receiving, hashing and writing overlap instead
- * of taking turns on the main thread. Batches travel as transferred ArrayBuffers (no copy) and
- * come back with the acknowledgement for reuse. The worker shares the process's file
- * descriptors, so a batch names the ingest's open fd and the position to write at.
+ * One worker thread per process that hashes (node:crypto) the batches of large ingests, so that
+ * on a multi-core machine receiving (main thread), hashing (this worker) and writing (libuv's
+ * thread pool) overlap instead of taking turns on the main thread. Batches live in
+ * SharedArrayBuffers: the worker hashes a batch while the thread pool writes the same bytes to
+ * the ingest file, and nothing is copied or transferred between threads.
  *
  * The worker's source is a plain string evaluated by `new Worker(…, { eval: true })`: it then
  * runs the same under tsx, vitest and an esbuild bundle, with no file of its own to locate.
@@ -19,7 +19,7 @@ const WORKER_SOURCE = `
 "use strict";
 const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
-const { readSync, writeSync } = require("node:fs");
+const { readSync } = require("node:fs");
 const hashes = new Map();
 const algorithms = new Map();
 const errorOf = (err) => ({
@@ -28,7 +28,7 @@ const errorOf = (err) => ({
   errno: err && err.errno,
   syscall: err && err.syscall,
 });
-const reply = (m, out, transfer) => parentPort.postMessage(Object.assign({ seq: m.seq }, out), transfer || []);
+const reply = (m, out) => parentPort.postMessage(Object.assign({ seq: m.seq }, out));
 const hashOf = (id) => {
   const h = hashes.get(id);
   if (h === undefined) throw new Error("unknown ingest " + id);
@@ -54,13 +54,9 @@ parentPort.on("message", (m) => {
         algorithms.set(m.id, m.algorithm);
         return reply(m, {});
       }
-      case "write": {
-        const view = new Uint8Array(m.buf, 0, m.len);
-        hashOf(m.id).update(view);
-        let done = 0;
-        while (done < m.len) done += writeSync(m.fd, view, done, m.len - done, m.pos + done);
-        return reply(m, { buf: m.buf }, [m.buf]);
-      }
+      case "hash":
+        hashOf(m.id).update(new Uint8Array(m.buf, 0, m.len));
+        return reply(m, {});
       case "digest": {
         const h = hashOf(m.id).copy();
         if (m.extra) h.update(m.extra);
@@ -84,7 +80,7 @@ parentPort.on("message", (m) => {
         return;
       case "crash":
         // Test hook: an uncaught exception outside the try below.
-        setImmediate(() => { throw new Error("hash-write worker crash requested"); });
+        setImmediate(() => { throw new Error("hash worker crash requested"); });
         return;
     }
   } catch (err) {
@@ -105,7 +101,6 @@ const SYNC_DIGEST_TIMEOUT_MS = 60_000;
 interface Reply {
   seq: number;
   error?: { message: string; code?: string; errno?: number; syscall?: string };
-  buf?: ArrayBuffer;
   hex?: string;
 }
 
@@ -120,13 +115,13 @@ export interface PoolIngest {
   readonly generation: number;
 }
 
-export class HashWritePool {
-  static #shared: HashWritePool | undefined;
+export class HashWorkerPool {
+  static #shared: HashWorkerPool | undefined;
 
   /** The process-wide pool (one worker, started on first use). */
-  static shared(): HashWritePool {
-    HashWritePool.#shared ??= new HashWritePool();
-    return HashWritePool.#shared;
+  static shared(): HashWorkerPool {
+    HashWorkerPool.#shared ??= new HashWorkerPool();
+    return HashWorkerPool.#shared;
   }
 
   #worker: Worker | undefined;
@@ -137,26 +132,22 @@ export class HashWritePool {
   #nextId = 0;
   readonly #pending = new Map<number, Pending>();
 
-  /** Register an ingest whose first `rehash` bytes are already in `fd`. */
+  /** Register an ingest whose first `rehash` bytes are already in `fd` (the worker re-hashes them). */
   async open(fd: number, algorithm: DigestAlgorithm, rehash: number): Promise<PoolIngest> {
     const worker = this.#start();
     const ingest = { id: ++this.#nextId, generation: this.#generation };
-    await this.#call(worker, { op: "open", id: ingest.id, fd, algorithm, rehash }, []);
+    await this.#call(worker, { op: "open", id: ingest.id, fd, algorithm, rehash });
     return ingest;
   }
 
-  /**
-   * Hash `len` bytes of `buf` into the ingest and write them at `pos` in `fd`. `buf` is
-   * transferred (unusable here until the promise gives it back).
-   */
-  async write(ingest: PoolIngest, fd: number, buf: ArrayBuffer, len: number, pos: number): Promise<ArrayBuffer> {
-    const r = await this.#call(this.#live(ingest), { op: "write", id: ingest.id, fd, buf, len, pos }, [buf]);
-    return r.buf!;
+  /** Hash the first `len` bytes of `buf` into the ingest (the caller must not change them until this resolves). */
+  async hash(ingest: PoolIngest, buf: SharedArrayBuffer, len: number): Promise<void> {
+    await this.#call(this.#live(ingest), { op: "hash", id: ingest.id, buf, len });
   }
 
-  /** The hex digest of everything written so far (after the writes already posted). */
+  /** The hex digest of everything hashed so far (after the batches already posted). */
   async digest(ingest: PoolIngest): Promise<string> {
-    const r = await this.#call(this.#live(ingest), { op: "digest", id: ingest.id }, []);
+    const r = await this.#call(this.#live(ingest), { op: "digest", id: ingest.id });
     return r.hex!;
   }
 
@@ -172,17 +163,17 @@ export class HashWritePool {
     const deadline = Date.now() + SYNC_DIGEST_TIMEOUT_MS;
     while (Atomics.load(flag, 0) === 0) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new InternalError(`hash-write worker did not answer a digest within ${SYNC_DIGEST_TIMEOUT_MS} ms`);
+      if (left <= 0) throw new InternalError(`hash worker did not answer a digest within ${SYNC_DIGEST_TIMEOUT_MS} ms`);
       Atomics.wait(flag, 0, 0, Math.min(left, 1000));
     }
     const n = Atomics.load(flag, 0);
-    if (n < 0) throw new InternalError("hash-write worker failed to compute a digest");
+    if (n < 0) throw new InternalError("hash worker failed to compute a digest");
     return Buffer.from(new Uint8Array(shared, 8, n)).toString("latin1");
   }
 
   /** Start the ingest's hash again from zero (after truncate). */
   async reset(ingest: PoolIngest): Promise<void> {
-    await this.#call(this.#live(ingest), { op: "reset", id: ingest.id }, []);
+    await this.#call(this.#live(ingest), { op: "reset", id: ingest.id });
   }
 
   /** Forget the ingest (no reply; nothing of it may be in flight). */
@@ -197,14 +188,14 @@ export class HashWritePool {
 
   #live(ingest: PoolIngest): Worker {
     if (ingest.generation !== this.#generation || this.#worker === undefined) {
-      throw new InternalError(`the hash-write worker of this ingest died (${this.#deathReason ?? "unknown reason"}); close and reopen the writer to resume`);
+      throw new InternalError(`the hash worker of this ingest died (${this.#deathReason ?? "unknown reason"}); close and reopen the writer to resume`);
     }
     return this.#worker;
   }
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: "ferry-hash-write" });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: "ferry-hash" });
     worker.unref();
     worker.on("message", (r: Reply) => {
       const p = this.#pending.get(r.seq);
@@ -222,7 +213,7 @@ export class HashWritePool {
       this.#deathReason = reason;
       const pending = [...this.#pending.values()];
       this.#pending.clear();
-      for (const p of pending) p.reject(new InternalError(`hash-write worker died: ${reason}`));
+      for (const p of pending) p.reject(new InternalError(`hash worker died: ${reason}`));
     };
     worker.on("error", (err) => died(err.message));
     worker.on("exit", (code) => died(`exited with code ${code}`));
@@ -230,12 +221,12 @@ export class HashWritePool {
     return worker;
   }
 
-  #call(worker: Worker, msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
+  #call(worker: Worker, msg: Record<string, unknown>): Promise<Reply> {
     const seq = ++this.#seq;
     return new Promise<Reply>((resolve, reject) => {
       if (this.#pending.size === 0) worker.ref();
       this.#pending.set(seq, { resolve, reject });
-      worker.postMessage({ ...msg, seq }, transfer);
+      worker.postMessage({ ...msg, seq });
     });
   }
 }
