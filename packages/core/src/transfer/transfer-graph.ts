@@ -17,7 +17,9 @@ import type { TransferDirection } from "../status/events.ts";
 import type { BlobStatus, StatusReporter } from "../status/reporter.ts";
 import { LocalPusher, type LocalPushOptions } from "../local/local-pusher.ts";
 import type { Fetcher, Pusher, TransferHooks } from "../transport.ts";
+import { LocalFetcher } from "../local/local-fetcher.ts";
 import { fetchSource, memorySource } from "./metered-source.ts";
+import { withLentChunks } from "./push-chunks.ts";
 
 export interface TransferGraphOptions {
   reporter: StatusReporter;
@@ -123,9 +125,11 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
         const manifest = isManifestLike(d.mediaType);
         // The walk's signal: it also aborts when another branch fails.
         const signal = ctx.signal;
-        const src = manifest ? memorySource(await ctx.content(d), b) : fetchSource(source, d, b, signal);
         const isRoot = d.digest === root.digest;
         const local = destination instanceof LocalPusher;
+        let src = manifest ? memorySource(await ctx.content(d), b) : fetchSource(source, d, b, signal);
+        // A push from a store may lend its chunks (no buffer allocated per read).
+        if (!manifest && !local && source instanceof LocalFetcher) src = withLentChunks(src, source, d, b, signal);
         if (local) b.offsetFromDestination();
         const opts: LocalPushOptions = {
           signal,
