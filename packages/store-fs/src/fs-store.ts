@@ -59,9 +59,10 @@ export interface FsStoreOptions {
   /** fsync blobs and directories at commit (once per blob). Default true. */
   fsync?: boolean;
   /**
-   * Ingests declaring at least this total (with the default node:crypto digesters) hash and
-   * write on a worker thread, overlapping with the receiving thread. Default 8 MiB; `Infinity`
-   * keeps every ingest on the calling thread.
+   * Ingests declaring at least this total (with the default node:crypto digesters) are hashed
+   * on a worker thread while the thread pool writes them, overlapping with the receiving
+   * thread. Default `Infinity` (off: on 2 busy cores it cost more than it saved; try 8 MiB
+   * with cores to spare).
    */
   hashWorkerMinBytes?: number;
   /**

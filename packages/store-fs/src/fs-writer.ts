@@ -65,7 +65,7 @@ export interface WriterContext {
   /**
    * Ingests declaring at least this total, hashed with node:crypto (the default digesters),
    * hash on the worker thread of {@link HashWorkerPool} while the thread pool writes. Default
-   * 8 MiB; `Infinity` keeps the hashing of every ingest on the main thread.
+   * `Infinity` (off).
    */
   hashWorkerMinBytes?: number;
   onClosed(writer: FsWriter): void;
@@ -81,7 +81,12 @@ export interface ResumeInfo {
 
 const REHASH_CHUNK = 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
-const HASH_WORKER_MIN_BYTES = 8 * 1024 * 1024;
+/**
+ * Off by default: on this project's 2-core benchmark machine, shared with other work, hashing
+ * on a worker cost more CPU (thread hand-offs, +0.8 s system time per GiB) than it freed on the
+ * main thread, and a pull got slower (see the README's throughput notes).
+ */
+const HASH_WORKER_MIN_BYTES = Number.POSITIVE_INFINITY;
 /** Batches a worker-backed writer may have in flight (memory: this many + 1 batches). */
 const HASH_WORKER_IN_FLIGHT = 2;
 
@@ -299,14 +304,32 @@ export class FsWriter implements Writer {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    // Fast path of a worker-backed ingest: nothing queued and the chunk fits in the batch being
-    // filled, so copying it is all there is to do. Runs in place of three promise hops per
-    // chunk (the queue, its catch, the async body); the results are those of the queued path.
-    const off = this.#offload;
-    if (off !== undefined && this.#queued === 0 && this.#broken === undefined && !this.#closed && !this.#signal?.aborted && off.stageSync(chunk)) {
-      this.#offset += chunk.byteLength;
-      this.#updatedAt = Date.now();
-      return RESOLVED;
+    // Fast path: nothing queued and the chunk fits in the batch being filled, so hashing (on
+    // this thread or the worker's) and copying it is all there is to do. Runs in place of three
+    // promise hops per chunk (the queue, its catch, the async body); same results as the queue.
+    if (this.#queued === 0 && this.#broken === undefined && !this.#closed && !this.#signal?.aborted) {
+      const n = chunk.byteLength;
+      const off = this.#offload;
+      if (off !== undefined) {
+        if (off.stageSync(chunk)) {
+          this.#offset += n;
+          this.#updatedAt = Date.now();
+          return RESOLVED;
+        }
+      } else if (this.#staged + n < this.#ctx.writeBatchBytes) {
+        this.#offset += n;
+        this.#updatedAt = Date.now();
+        try {
+          this.#digester!.update(chunk);
+          const staging = this.#stagingFor(this.#staged + n, this.#ctx.writeBatchBytes);
+          staging.set(chunk, this.#staged);
+          this.#staged += n;
+        } catch (err) {
+          this.#broken = err;
+          return Promise.reject(err);
+        }
+        return RESOLVED;
+      }
     }
     return this.#serial(async () => {
       this.#usable();

@@ -1,5 +1,5 @@
 /**
- * Large ingests (≥ 8 MiB declared, node:crypto digesters) hash on the worker thread while the
+ * Ingests of at least hashWorkerMinBytes (8 MiB here; node:crypto) hash on the worker thread while the
  * thread pool writes: digests (sync and at commit), resume after close and after a kill-like abandonment,
  * truncate, write errors, and a worker that dies mid-ingest.
  */
@@ -20,7 +20,7 @@ let store: FsStore;
 beforeEach(async () => {
   dir = await tempDir("ferry-hash-worker-");
   dir.path = realpathSync(dir.path);
-  store = await openFsStore(dir.path, { fsync: false });
+  store = await openFsStore(dir.path, { fsync: false, hashWorkerMinBytes: 8 * MiB });
 });
 afterEach(async () => {
   await dir.cleanup();
