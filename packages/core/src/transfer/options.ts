@@ -33,8 +33,9 @@ export interface TransferOptions {
   /** Minimum ms between two progress events of one ref, and between totals. Default 100. */
   throttleMs?: number;
   /**
-   * Ask the destination before moving each node, and skip what it has (a manifest it has means
-   * its whole sub-graph). Default true.
+   * Ask the destination about each manifest and index before descending into it, and skip what
+   * it has (a manifest it has means its whole sub-graph). Blobs are not asked about separately:
+   * the destination's `push` skips a blob it has either way. Default true.
    */
   skipExisting?: boolean;
   /** Also move non-distributable (foreign) layers. Default false: they are reported as skipped. */
