@@ -6,8 +6,7 @@
  */
 import type { Readable } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
-import type { Dispatcher } from "undici";
-import { Agent, request } from "./undici-lite.ts";
+import { Agent, request, type Dispatcher } from "undici";
 import {
   abortError,
   FerryError,

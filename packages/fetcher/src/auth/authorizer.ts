@@ -13,8 +13,7 @@
  * - Errors never carry tokens, passwords or `Authorization` values: server text is passed through
  *   {@link redact} and clipped.
  */
-import type { Dispatcher } from "undici";
-import { request } from "../undici-lite.ts";
+import { request, type Dispatcher } from "undici";
 import {
   DeniedError,
   FerryError,
