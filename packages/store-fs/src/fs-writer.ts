@@ -9,10 +9,9 @@
  * ingest directory is removed afterwards; a crash in between leaves a data file with a second
  * link, which a reopen detects and discards.
  */
-import { chmod, link, mkdir, open, rename, rm, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { chmod, mkdir, open, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  AlreadyExistsError,
   DigestMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -37,7 +36,7 @@ import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { HashWorkerPool } from "./hash-worker-pool.ts";
 import { OffloadedIngest } from "./offloaded-ingest.ts";
-import { fsyncDirShared, isEEXIST, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
+import { fsyncDirShared, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import {
   INGEST_FILE_NAMES,
   IngestFiles,
@@ -48,6 +47,7 @@ import {
   readTime,
   readTotal,
 } from "./ingest-files.ts";
+import { linkBlob, recordCommitMeta } from "./link-blob.ts";
 import { validateRef, type Layout } from "./layout.ts";
 import type { StagingPool } from "./staging-pool.ts";
 
@@ -607,25 +607,14 @@ export class FsWriter implements Writer {
     // Read-only before it becomes visible: nobody can open a committed blob for writing.
     await chmod(data, 0o444);
     try {
-      try {
-        await link(data, target);
-      } catch (err) {
-        // blobs/<alg>/ exists almost always (ready() creates sha256/): make it only when missing.
-        if (!isENOENT(err)) throw err;
-        await mkdir(dirname(target), { recursive: true });
-        await link(data, target);
-      }
+      await linkBlob(data, target, digest, this.ref);
     } catch (err) {
       // Not published: the ingest stays (closed, unlocked) so the caller can abort or retry.
       await chmod(data, 0o644).catch(() => {});
-      if (isEEXIST(err)) throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref: this.ref } });
       throw err;
     }
     if (fsync) await fsyncDirShared(dirname(target));
-    // A metadata file left by an earlier life of this digest (deleted, now committed again)
-    // would carry stale labels and times; only labelled commits rewrite it, so remove it here.
-    if (bare) await meta.remove(digest);
-    else await meta.write(digest, { createdAt: now.toISOString(), updatedAt: now.toISOString(), labels });
+    await recordCommitMeta(meta, digest, labels, now);
     await this.#removeIngest();
   }
 

@@ -18,10 +18,9 @@
  *   If another process created an ingest of this ref meanwhile, a spill leaves that one alone
  *   (its owner's bytes win; ours were never acknowledged as stored).
  */
-import { link, mkdir, open, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  AlreadyExistsError,
   DigestMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -39,8 +38,9 @@ import {
 import { validateLabels } from "./blob-meta.ts";
 import { newDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
-import { fsyncDirShared, isEEXIST, isENOENT, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
+import { fsyncDirShared, isEEXIST, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import { FsWriter, type ResumeInfo, type WriterContext } from "./fs-writer.ts";
+import { linkBlob, recordCommitMeta } from "./link-blob.ts";
 import { ingestFile } from "./ingest-files.ts";
 
 /** Prefix of the temporary files small commits write in `ingest/` before linking them. */
@@ -259,23 +259,14 @@ export class SmallBlobWriter implements Writer {
       } finally {
         await fh.close();
       }
-      try {
-        await link(tmp, target);
-      } catch (err) {
-        if (!isENOENT(err)) throw err;
-        await mkdir(dirname(target), { recursive: true });
-        await link(tmp, target);
-      }
+      await linkBlob(tmp, target, digest, this.ref);
     } catch (err) {
       await unlinkIfExists(tmp).catch(() => {});
-      if (isEEXIST(err)) throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref: this.ref } });
       throw err;
     }
     // The temp name goes while the directory fsync runs; only the link needs to be durable.
     await Promise.all([unlink(tmp), fsync ? fsyncDirShared(dirname(target)) : undefined]);
-    // As in FsWriter: a metadata file from an earlier life of this digest must not survive.
-    if (bare) await meta.remove(digest);
-    else await meta.write(digest, { createdAt: now.toISOString(), updatedAt: now.toISOString(), labels });
+    await recordCommitMeta(meta, digest, labels, now);
   }
 
   /**
