@@ -14,6 +14,7 @@ import {
   FerryError,
   isManifestLike,
   NetworkError,
+  SizeMismatchError,
   sleep,
   type Descriptor,
   type Pusher,
@@ -61,11 +62,11 @@ async function* counted(chunks: AsyncIterable<Uint8Array>, desc: Descriptor, onP
   let sent = 0;
   for await (const chunk of chunks) {
     sent += chunk.byteLength;
-    if (sent > desc.size) throw new NetworkError(`push source of ${desc.digest} has more than ${desc.size} bytes`);
+    if (sent > desc.size) throw new SizeMismatchError(`push source of ${desc.digest} has more than ${desc.size} bytes`, { details: { digest: desc.digest, expected: desc.size } });
     onProgress?.(sent);
     yield chunk;
   }
-  if (sent !== desc.size) throw new NetworkError(`push source of ${desc.digest} ended ${desc.size - sent} bytes early`);
+  if (sent !== desc.size) throw new SizeMismatchError(`push source of ${desc.digest} ended ${desc.size - sent} bytes early`, { details: { digest: desc.digest, size: sent, expected: desc.size } });
 }
 
 /** Pulls exact-size slices off a byte stream, keeping the remainder for the next slice. */

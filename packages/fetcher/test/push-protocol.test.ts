@@ -344,7 +344,7 @@ describe("lent chunks (PushSource.chunks)", () => {
     const r = createRegistryResolver({ ...fast, credentials: {} });
     try {
       const p = await r.pusher(`${reg.host}/dst`);
-      await expect(p.push(desc, lendingSource(data, 64 * 1024, { short: 1000 }).source)).rejects.toThrow();
+      await expect(p.push(desc, lendingSource(data, 64 * 1024, { short: 1000 }).source)).rejects.toMatchObject({ code: "SizeMismatch" });
     } finally {
       await r.close();
     }
