@@ -4,7 +4,6 @@
  * ignores Range makes it drop to one serial stream.
  */
 import {
-  abortError,
   copyBlob,
   ingestRef,
   openWriter,
@@ -16,8 +15,8 @@ import {
   type TransferHooks,
   type Writer,
 } from "@ferry/core";
-import { discard } from "./http-client.ts";
-import { RangeReadable, type RangeOpener } from "./read-seeker.ts";
+import { rangesInOrder, RangeIgnored, type ParallelRangeOptions } from "./parallel-ranges.ts";
+import type { RangeOpener } from "./read-seeker.ts";
 import { RegistryFetcher } from "./fetcher.ts";
 
 export interface FetchToStoreOptions extends TransferHooks {
@@ -84,9 +83,10 @@ async function fetchOnce(fetcher: Fetcher, desc: Descriptor, ingester: Ingester,
     }
   }
   // The writer was opened with the expected digest and commit checks it: no need to hash twice.
+  // Parallel ranges were tried above with this call's settings (or are off for it).
   const open = (offset: number) =>
     fetcher instanceof RegistryFetcher
-      ? fetcher.fetch(desc, { offset, signal, onRetry, onReconnect, verify: false })
+      ? fetcher.fetch(desc, { offset, signal, onRetry, onReconnect, verify: false, parallel: false })
       : fetcher.fetch(desc, { offset, signal, onRetry, onReconnect });
   return copyBlob(writer, open, {
     size: desc.size,
@@ -97,10 +97,7 @@ async function fetchOnce(fetcher: Fetcher, desc: Descriptor, ingester: Ingester,
   });
 }
 
-interface ParallelOptions extends TransferHooks {
-  chunkSize: number;
-  ranges: number;
-  signal?: AbortSignal;
+interface ParallelOptions extends ParallelRangeOptions {
   onProgress?(offset: number): void;
 }
 
@@ -110,51 +107,18 @@ interface ParallelOptions extends TransferHooks {
  * false as soon as the server answers a range with the whole blob.
  */
 async function parallelInto(writer: Writer, open: RangeOpener, desc: Descriptor, opts: ParallelOptions): Promise<boolean> {
-  const start = (await writer.status()).offset;
-  if (start >= desc.size) return true;
-  const inner = new AbortController();
-  const onAbort = () => inner.abort(opts.signal?.reason);
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const hooks: TransferHooks = { onRetry: opts.onRetry, onReconnect: opts.onReconnect };
-
-  const fetchRange = async (s: number, e: number): Promise<Uint8Array[] | "ignored"> => {
-    const first = await open(s, e, inner.signal, hooks);
-    if (first.status === 200 && (s > 0 || e < desc.size)) {
-      discard(first);
-      return "ignored";
-    }
-    const parts: Uint8Array[] = [];
-    for await (const c of new RangeReadable(open, { start: s, end: e, first, blobSize: desc.size, signal: inner.signal, ...hooks })) parts.push(c as Uint8Array);
-    return parts;
-  };
-
-  const queue: Array<Promise<Uint8Array[] | "ignored">> = [];
-  let next = start;
-  let written = start;
+  let written = (await writer.status()).offset;
   try {
-    for (;;) {
-      while (queue.length < opts.ranges && next < desc.size) {
-        const e = Math.min(desc.size, next + opts.chunkSize);
-        const p = fetchRange(next, e);
-        p.catch(() => {}); // observed below, in order
-        queue.push(p);
-        next = e;
-      }
-      const head = queue.shift();
-      if (!head) return true;
-      const parts = await head;
-      if (parts === "ignored") return false;
+    for await (const parts of rangesInOrder(open, desc, written, opts)) {
       for (const c of parts) {
         await writer.write(c);
         written += c.byteLength;
       }
       opts.onProgress?.(written);
     }
+    return true;
   } catch (err) {
-    if (opts.signal?.aborted) throw abortError(opts.signal);
+    if (err instanceof RangeIgnored) return false;
     throw err;
-  } finally {
-    inner.abort();
-    opts.signal?.removeEventListener("abort", onAbort);
   }
 }

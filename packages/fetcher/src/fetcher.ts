@@ -16,6 +16,7 @@ import {
 import type { TransportContext } from "./context.ts";
 import { errorRank, type RepositoryEndpoint } from "./endpoint.ts";
 import type { HttpResponse } from "./http-client.ts";
+import { parallelStream } from "./parallel-ranges.ts";
 import { HttpReadSeeker, RangeReadable, type RangeOpener } from "./read-seeker.ts";
 
 const ACCEPT_MANIFESTS = ManifestAcceptTypes.join(", ");
@@ -27,6 +28,12 @@ export interface RegistryFetchOptions extends FetchOptions {
    * costs about a third of the throughput.
    */
   verify?: boolean;
+  /**
+   * Fetch with several ranges in flight when the rest of the blob is at least the resolver's
+   * `parallelRangeThreshold` (off by default). Default true; `fetchToStore` turns it off for the
+   * serial copy it falls back to.
+   */
+  parallel?: boolean;
 }
 
 export class RegistryFetcher implements Fetcher {
@@ -53,6 +60,14 @@ export class RegistryFetcher implements Fetcher {
     }
     const open = this.opener(desc);
     const hooks: TransferHooks = { onRetry: options.onRetry, onReconnect: options.onReconnect };
+    const par = this.parallelSettings();
+    if (options.parallel !== false && !isManifestLike(desc.mediaType) && desc.size - offset >= par.threshold) {
+      // Several ranges in flight, one ordered stream: how `pull` and `copy` get parallel ranges.
+      const verify = offset === 0 && options.verify !== false;
+      const stream = await parallelStream(open, desc, offset, { chunkSize: par.chunkSize, ranges: par.ranges, signal, verify, ...hooks });
+      if (stream) return stream;
+      // Range ignored: one plain GET below (it flags rangeIgnored when offset > 0).
+    }
     const first = await open(offset, desc.size, signal, hooks);
     const ignored = offset > 0 && first.status === 200;
     const start = ignored ? 0 : offset;

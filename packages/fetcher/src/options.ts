@@ -71,7 +71,8 @@ export interface RegistryResolverOptions {
   /** `User-Agent` header. Default `ferry/0.1`. */
   userAgent?: string;
   /**
-   * Blobs at least this large are fetched into a store with several ranged GETs in flight.
+   * Blobs at least this large are fetched with several ranged GETs in flight, by `fetchToStore`
+   * and by `RegistryFetcher.fetch` (which `pull` and `copy` use), handed on in order.
    * Default: `Infinity` (off): on loopback one connection already outruns hashing and writing
    * (0.84–1.07× serial), while with each connection capped at 100 MB/s four ranges gave 3×
    * (see README). Set it (e.g. 64 MiB) for registries behind per-connection shaping.

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { digestHex, digestOf, digestStream, MediaTypes, type Descriptor } from "@ferry/core";
+import { digestHex, digestOf, digestStream, MediaTypes, pull, type Descriptor } from "@ferry/core";
 import { createMemoryStore } from "@ferry/store-memory";
 import { buildImage, makeImage, skopeo, type BuiltLayout, type MadeImage } from "@ferry/testkit";
 import { createRegistryResolver, fetchToStore, HttpReadSeeker, type RegistryResolver } from "../src/index.ts";
@@ -125,6 +125,21 @@ describeEachServer(
       await fetchToStore(f, layer, store, { parallelRangeThreshold: 0, rangeChunkSize: 64 * 1024, parallelRanges: 3 });
       const ra = await store.readerAt(layer);
       expect(await digestStream(ra.createReadStream())).toEqual({ digest: layer.digest, size: layer.size });
+    });
+
+    it("pull with parallel ranges set on the resolver gives the same blobs", async () => {
+      const r = createRegistryResolver({ parallelRangeThreshold: 0, rangeChunkSize: 64 * 1024, parallelRanges: 3 });
+      try {
+        const store = createMemoryStore();
+        await pull(`${ctx.server.host}/demo/multi:v1`, { resolver: r, store, platform: "all" }).done;
+        for (const l of image.layers) {
+          const ra = await store.readerAt(l);
+          expect(await digestStream(ra.createReadStream())).toEqual({ digest: l.digest, size: l.size });
+          await ra.close();
+        }
+      } finally {
+        await r.close();
+      }
     });
 
     async function pushLayout(repo: string, r: RegistryResolver, opts: { mountFrom?: string } = {}) {
