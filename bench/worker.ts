@@ -27,7 +27,9 @@ async function main(argv: string[]): Promise<void> {
   const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && rest[i - 1] === "--concurrency"));
   const concurrency = flag(rest, "--concurrency");
   const common = concurrency !== undefined ? { concurrency: Number(concurrency) } : {};
-  const resolver = createRegistryResolver();
+  // BENCH_RANGES=N: fetch blobs with N parallel 16 MiB ranges (parallelRangeThreshold 0), to measure that option.
+  const ranges = Number(process.env.BENCH_RANGES ?? 0);
+  const resolver = createRegistryResolver(ranges > 0 ? { parallelRangeThreshold: 0, rangeChunkSize: 16 * 1024 * 1024, parallelRanges: ranges } : {});
   let op: TransferOperation;
   try {
     if (cmd === "pull") {
