@@ -81,7 +81,8 @@ export interface PushSource {
 
 /** Writes blobs and manifests into one repository. */
 export interface Pusher {
-  exists(desc: Descriptor, options?: { signal?: AbortSignal }): Promise<boolean>;
+  /** Whether the repository holds `desc`; retries of the check are reported through `onRetry`. */
+  exists(desc: Descriptor, options?: { signal?: AbortSignal } & TransferHooks): Promise<boolean>;
   /** Upload `desc` (blob or manifest) unless it exists. Manifests: `source` yields the raw bytes. */
   push(desc: Descriptor, source: PushSource, options?: PushOptions): Promise<PushOutcome>;
   /** Point `tag` at an already-pushed manifest. */

@@ -21,6 +21,7 @@ import {
   type PushOptions,
   type PushOutcome,
   type PushSource,
+  type TransferHooks,
 } from "@ferry/core";
 import type { TransportContext } from "./context.ts";
 import type { RepositoryEndpoint } from "./endpoint.ts";
@@ -123,7 +124,7 @@ export class RegistryPusher implements Pusher {
     return this.#ep.scopes("pull", "push");
   }
 
-  async exists(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async exists(desc: Descriptor, options: { signal?: AbortSignal } & TransferHooks = {}): Promise<boolean> {
     const kind = isManifestLike(desc.mediaType) ? "manifests" : "blobs";
     const res = await this.#ctx.http.send({
       method: "HEAD",
@@ -131,6 +132,7 @@ export class RegistryPusher implements Pusher {
       headers: kind === "manifests" ? { accept: desc.mediaType } : {},
       scopes: this.#scopes(),
       signal: options.signal,
+      onRetry: options.onRetry,
       accept: (s) => s === 200 || s === 404,
     });
     return res.status === 200;
@@ -139,7 +141,7 @@ export class RegistryPusher implements Pusher {
   async push(desc: Descriptor, source: PushSource, options: PushOptions = {}): Promise<PushOutcome> {
     if (isManifestLike(desc.mediaType)) return this.#pushManifest(desc, source, options);
     const signal = options.signal;
-    if (await this.exists(desc, { signal })) return "exists";
+    if (await this.exists(desc, { signal, onRetry: options.onRetry })) return "exists";
 
     let location: URL | undefined;
     let minChunk: number | undefined;
@@ -161,7 +163,7 @@ export class RegistryPusher implements Pusher {
       });
       if (res) {
         discard(res);
-        if (res.status === 201 && (await this.exists(desc, { signal }))) return "mounted";
+        if (res.status === 201 && (await this.exists(desc, { signal, onRetry: options.onRetry }))) return "mounted";
         if (res.status === 202 && res.header("location")) {
           location = new URL(res.header("location") as string, res.url);
           minChunk = Number(res.header("oci-chunk-min-length")) || undefined;
@@ -357,7 +359,7 @@ export class RegistryPusher implements Pusher {
         details: { expected: desc.digest, actual },
       });
     }
-    const exists = await this.exists(desc, { signal: options.signal });
+    const exists = await this.exists(desc, { signal: options.signal, onRetry: options.onRetry });
     if (!exists) await this.#putManifest(desc, data, desc.digest, options.signal);
     if (options.tag) await this.#putManifest(desc, data, options.tag, options.signal);
     options.onProgress?.(data.byteLength);

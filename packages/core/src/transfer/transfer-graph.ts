@@ -103,7 +103,7 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
         // skip). A blob has nothing below it and `push` uploads it "unless it exists" (the Pusher
         // contract): asking here too cost a second HEAD (registry) or a second lookup that throws
         // NotFound (store) per blob, which matters for many small blobs (issue 6, case 4).
-        if (o.skipExisting && isManifestLike(d.mediaType) && (await destination.exists(d, { signal: ctx.signal }))) {
+        if (o.skipExisting && isManifestLike(d.mediaType) && (await destination.exists(d, { signal: ctx.signal, onRetry: (info) => b.retrying(info) }))) {
           // An index may have been written by a walk that kept only some platforms: look at its
           // children anyway (one existence check each). A manifest's children are fixed.
           if (isIndexMediaType(d.mediaType)) {
