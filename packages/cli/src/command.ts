@@ -1,6 +1,7 @@
 /** The shape of one subcommand: its options (for `node:util` `parseArgs`), help text and body. */
 import type { ParseArgsConfig } from "node:util";
 import type { CliIO } from "./io.ts";
+import { UsageError } from "./usage-error.ts";
 
 export type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 export type OptionValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
@@ -44,11 +45,15 @@ export interface Command {
 
 /** Shared option definitions. */
 export const storeOption: OptionsConfig = { store: { type: "string" } };
-export const registryOptions: OptionsConfig = { insecure: { type: "string", multiple: true }, user: { type: "string" } };
+export const registryOptions: OptionsConfig = { insecure: { type: "string", multiple: true }, user: { type: "string" }, "per-host": { type: "string" } };
 export const storeHelp: [string, string] = ["--store DIR", "content store (an OCI image layout); default ./.content"];
 export const insecureHelp: [string, string] = [
   "--insecure HOST",
   "talk plain HTTP to this registry (repeatable); loopback hosts always are",
+];
+export const perHostHelp: [string, string] = [
+  "--per-host N",
+  "requests in flight to one registry host (default 8); raise it with --concurrency above 8",
 ];
 export const userHelp: [string, string] = [
   "--user USER:PASS",
@@ -61,9 +66,15 @@ export function stringOpt(values: OptionValues, key: string): string | undefined
 }
 
 /** The registry flags of a command's parsed values. */
-export function registryFlags(values: OptionValues): { insecure: string[]; user?: string } {
+export function registryFlags(values: OptionValues): { insecure: string[]; user?: string; perHost?: number } {
   const user = stringOpt(values, "user");
-  return { insecure: listOpt(values, "insecure"), ...(user !== undefined ? { user } : {}) };
+  const raw = stringOpt(values, "per-host");
+  let perHost: number | undefined;
+  if (raw !== undefined) {
+    perHost = Number(raw);
+    if (!Number.isInteger(perHost) || perHost < 1) throw new UsageError(`--per-host must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return { insecure: listOpt(values, "insecure"), ...(user !== undefined ? { user } : {}), ...(perHost !== undefined ? { perHost } : {}) };
 }
 
 export function listOpt(values: OptionValues, key: string): string[] {

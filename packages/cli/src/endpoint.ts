@@ -34,6 +34,8 @@ export interface RegistryFlags {
   insecure: string[];
   /** `--user USER:PASS`: used for every registry of the command, before docker's config.json. */
   user?: string;
+  /** `--per-host N`: requests in flight per registry host (the resolver's `concurrencyPerHost`). */
+  perHost?: number;
 }
 
 /** `USER:PASS` → a credential store that offers it for any host, then docker's config and helpers. */
@@ -66,7 +68,11 @@ export class Endpoints {
 
   /** The shared registry resolver (one connection pool for the whole command). */
   registry(): RegistryResolver {
-    this.#registry ??= createRegistryResolver({ insecure: this.#flags.insecure, credentials: credentialsFor(this.#flags.user) });
+    this.#registry ??= createRegistryResolver({
+      insecure: this.#flags.insecure,
+      credentials: credentialsFor(this.#flags.user),
+      ...(this.#flags.perHost !== undefined ? { concurrencyPerHost: this.#flags.perHost } : {}),
+    });
     return this.#registry;
   }
 

@@ -88,3 +88,22 @@ describe("pnpm ferry", () => {
     expect(r.stdout).toBe(`${img.root.digest}\n`);
   });
 });
+
+describe("--per-host N", () => {
+  // The cap itself is proven on the resolver (fetcher's protocol tests, concurrencyPerHost: 1);
+  // here: the flag parses and a pull with it lands every blob.
+  it("is accepted on transfer commands and the pull lands every blob", async () => {
+    const r = await runCli(["pull", img.reference, "--all-platforms", "--concurrency", "16", "--per-host", "1", "--store", join(env.tmp.dir, "ph1"), "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Event);
+    expect(events.filter((e) => e.type === "done" && (e.kind === "layer" || e.kind === "config"))).toHaveLength(8);
+  });
+
+  it("rejects a value that is not a positive integer with a usage error (exit 2)", async () => {
+    for (const bad of ["0", "-1", "two", "1.5"]) {
+      const r = await runCli(["resolve", img.reference, "--per-host", bad]);
+      expect(r.code, `${bad}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain("--per-host");
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { copy } from "@ferry/core";
 import { parseReference } from "@ferry/fetcher";
-import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
 import { Endpoints, parseTarget } from "../endpoint.ts";
 import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -13,7 +13,7 @@ export const copyCommand: Command = {
     "reference. Without NAME a source layout must hold exactly one name; a destination layout gets the source's tag\n" +
     "(or name, else latest). Every platform is copied unless --platform says otherwise.",
   options: { ...registryOptions, ...transferOptions, "mount-from": { type: "string" } },
-  optionHelp: [...transferHelp, ["--mount-from REPO", "repository on the destination registry to mount blobs from"], insecureHelp, userHelp],
+  optionHelp: [...transferHelp, ["--mount-from REPO", "repository on the destination registry to mount blobs from"], insecureHelp, userHelp, perHostHelp],
   minArgs: 2,
   maxArgs: 2,
   async run(ctx) {

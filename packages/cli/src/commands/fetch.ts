@@ -9,7 +9,7 @@ import {
   type Descriptor,
 } from "@ferry/core";
 import { parseReference } from "@ferry/fetcher";
-import { insecureHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
 import { Endpoints } from "../endpoint.ts";
 import { findInGraph, readSmall } from "../graph.ts";
 
@@ -29,6 +29,7 @@ export const fetchCommand: Command = {
     ["--media-type T", "media type of DIGEST with --size; default application/octet-stream"],
     insecureHelp,
     userHelp,
+    perHostHelp,
   ],
   minArgs: 1,
   maxArgs: 2,

@@ -1,5 +1,5 @@
 import { pull } from "@ferry/core";
-import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, storeDir } from "../endpoint.ts";
 import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -12,7 +12,7 @@ export const pullCommand: Command = {
     "(resuming partial downloads), commits children before parents and records the root under the name REF\n" +
     "(or --name). Only the host's platform of an index is pulled unless --platform/--all-platforms say otherwise.",
   options: { ...storeOption, ...registryOptions, ...transferOptions, name: { type: "string" } },
-  optionHelp: [storeHelp, ...transferHelp, ["--name NAME", "name recorded in the store; default REF"], insecureHelp, userHelp],
+  optionHelp: [storeHelp, ...transferHelp, ["--name NAME", "name recorded in the store; default REF"], insecureHelp, userHelp, perHostHelp],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {

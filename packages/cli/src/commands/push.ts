@@ -1,5 +1,5 @@
 import { push } from "@ferry/core";
-import { insecureHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, storeDir } from "../endpoint.ts";
 import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
 
@@ -20,6 +20,7 @@ export const pushCommand: Command = {
     ...transferHelp,
     insecureHelp,
     userHelp,
+    perHostHelp,
   ],
   minArgs: 1,
   maxArgs: 1,

@@ -1,4 +1,4 @@
-import { insecureHelp, registryFlags, userHelp, registryOptions, type Command } from "../command.ts";
+import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, type Command } from "../command.ts";
 import { Endpoints } from "../endpoint.ts";
 import { write } from "../io.ts";
 
@@ -8,7 +8,7 @@ export const resolveCommand: Command = {
   usage: "resolve REF",
   description: "Resolves REF (a registry reference or oci:DIR[:NAME]) and prints its descriptor as one line of JSON.",
   options: { ...registryOptions },
-  optionHelp: [insecureHelp, userHelp],
+  optionHelp: [insecureHelp, userHelp, perHostHelp],
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {
