@@ -320,10 +320,7 @@ export class FsWriter implements Writer {
         this.#offset += n;
         this.#updatedAt = Date.now();
         try {
-          this.#digester!.update(chunk);
-          const staging = this.#stagingFor(this.#staged + n, this.#ctx.writeBatchBytes);
-          staging.set(chunk, this.#staged);
-          this.#staged += n;
+          this.#stage(chunk);
         } catch (err) {
           this.#broken = err;
           return Promise.reject(err);
@@ -350,11 +347,7 @@ export class FsWriter implements Writer {
       const digester = this.#digester!;
       const batch = this.#ctx.writeBatchBytes;
       if (this.#staged + n < batch) {
-        digester.update(chunk);
-        // Copy: the caller may reuse its buffer as soon as this promise resolves.
-        const staging = this.#stagingFor(this.#staged + n, batch);
-        staging.set(chunk, this.#staged);
-        this.#staged += n;
+        this.#stage(chunk);
         return;
       }
       // One writev of the staged bytes plus this chunk (at least writeBatchBytes), hashed on
@@ -472,6 +465,16 @@ export class FsWriter implements Writer {
     }
     this.#staging = next;
     return next;
+  }
+
+  /** Hash `chunk` and copy it into the staging batch (the caller checked that it fits). */
+  #stage(chunk: Uint8Array): void {
+    const n = chunk.byteLength;
+    this.#digester!.update(chunk);
+    // Copy: the caller may reuse its buffer as soon as its write resolves.
+    const staging = this.#stagingFor(this.#staged + n, this.#ctx.writeBatchBytes);
+    staging.set(chunk, this.#staged);
+    this.#staged += n;
   }
 
   /** Hand the staging buffer back to the pool (only once no write can use it any more). */

@@ -81,9 +81,10 @@ async function* lend(readInto: ReadInto, end: number, start: number, signal: Abo
   }
 }
 
-/** Fill `buffer` from `pos` (up to `end`): only the blob's last chunk is short. */
+/** `ReaderAt.readInto`: bytes read into `buffer` from `offset`, 0 at the end. */
 type ReadInto = (buffer: Uint8Array, offset: number) => Promise<number>;
 
+/** Fill `buffer` from `pos` (up to `end`): only the blob's last chunk is short. */
 async function fill(readInto: ReadInto, buffer: Buffer, pos: number, end: number): Promise<number> {
   const want = Math.min(buffer.byteLength, end - pos);
   let got = 0;
