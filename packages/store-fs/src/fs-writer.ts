@@ -12,7 +12,6 @@
 import { chmod, mkdir, open, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  DigestMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
   LockedError,
@@ -48,6 +47,7 @@ import {
   readTotal,
 } from "./ingest-files.ts";
 import { linkBlob, recordCommitMeta } from "./link-blob.ts";
+import { verifyDigests } from "./verify-digests.ts";
 import { validateRef, type Layout } from "./layout.ts";
 import type { StagingPool } from "./staging-pool.ts";
 
@@ -570,19 +570,7 @@ export class FsWriter implements Writer {
   async #verify(wanted: Array<Digest | undefined>): Promise<Digest> {
     const own = this.#offload !== undefined ? await this.#offload.digest() : this.#digester!.digest();
     this.#finalDigest = own;
-    let result = own;
-    for (const want of wanted) {
-      if (want === undefined) continue;
-      const alg = digestAlgorithm(want);
-      const actual = alg === this.#algorithm ? own : await this.#hashFile(alg);
-      if (actual !== want) {
-        throw new DigestMismatchError(`ingest ${JSON.stringify(this.ref)} has digest ${actual}, expected ${want}`, {
-          details: { ref: this.ref, digest: actual, expected: want },
-        });
-      }
-      result = want;
-    }
-    return result;
+    return verifyDigests(this.ref, { digest: own, algorithm: this.#algorithm }, wanted, (alg) => this.#hashFile(alg));
   }
 
   async #hashFile(algorithm: DigestAlgorithm): Promise<Digest> {

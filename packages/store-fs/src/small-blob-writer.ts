@@ -21,7 +21,6 @@
 import { mkdir, open, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  DigestMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
   SizeMismatchError,
@@ -41,6 +40,7 @@ import { FileLock, lockedError } from "./file-lock.ts";
 import { fsyncDirShared, isEEXIST, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import { FsWriter, type ResumeInfo, type WriterContext } from "./fs-writer.ts";
 import { linkBlob, recordCommitMeta } from "./link-blob.ts";
+import { verifyDigests } from "./verify-digests.ts";
 import { ingestFile } from "./ingest-files.ts";
 
 /** Prefix of the temporary files small commits write in `ingest/` before linking them. */
@@ -215,25 +215,11 @@ export class SmallBlobWriter implements Writer {
   }
 
   async #verify(wanted: Array<Digest | undefined>): Promise<Digest> {
-    let result = this.#digester.digest();
-    for (const want of wanted) {
-      if (want === undefined) continue;
-      const alg = digestAlgorithm(want);
-      let actual: Digest;
-      if (alg === this.#algorithm) actual = this.#digester.digest();
-      else {
-        const d = await newDigester(this.#ctx.digesters, alg);
-        d.update(this.#buf.subarray(0, this.#offset));
-        actual = d.digest();
-      }
-      if (actual !== want) {
-        throw new DigestMismatchError(`ingest ${JSON.stringify(this.ref)} has digest ${actual}, expected ${want}`, {
-          details: { ref: this.ref, digest: actual, expected: want },
-        });
-      }
-      result = want;
-    }
-    return result;
+    return verifyDigests(this.ref, { digest: this.#digester.digest(), algorithm: this.#algorithm }, wanted, async (alg) => {
+      const d = await newDigester(this.#ctx.digesters, alg);
+      d.update(this.#buf.subarray(0, this.#offset));
+      return d.digest();
+    });
   }
 
   /**
