@@ -36,6 +36,7 @@ import { NameIndex, emptyIndex } from "./name-index.ts";
 import { heldHereError, heldIngestsOf, type HeldIngest } from "./held-ingests.ts";
 import { SMALL_TEMP_PREFIX, SmallBlobWriter } from "./small-blob-writer.ts";
 import { StagingPool } from "./staging-pool.ts";
+import { alignUp, alignedBuffer } from "./aligned-buffer.ts";
 
 export interface FsStoreOptions {
   /**
@@ -72,9 +73,23 @@ export interface FsStoreOptions {
    * 0 turns the fast path off.
    */
   smallBlobBytes?: number;
+  /**
+   * Ingests declaring a total of at least this many bytes write their data with O_DIRECT,
+   * bypassing the page cache (see the README's "Direct writes"; falls back by itself where the
+   * filesystem refuses). Default 8 MiB; `Infinity` turns it off.
+   */
+  directWriteMinBytes?: number;
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * Not part of the public surface (index.ts does not export it): lets tests hand direct writers
+ * misaligned memory, so that the kernel's EINVAL and the fallback to the page cache can be proved.
+ */
+export interface FsStoreInternalOptions {
+  allocateAligned?: (size: number) => Buffer;
+}
 
 /** Open (creating when needed) a filesystem store at `root`. */
 export async function openFsStore(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
@@ -94,7 +109,7 @@ export class FsStore implements ContentStore {
   #held: Map<string, HeldIngest> = new Map();
   #ready: Promise<void> | undefined;
 
-  constructor(root: string, options: FsStoreOptions = {}) {
+  constructor(root: string, options: FsStoreOptions & FsStoreInternalOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new InvalidArgumentError("store root must be a non-empty path");
     const writeBatchBytes = positive(options.writeBatchBytes, MiB, "writeBatchBytes");
     const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
@@ -115,6 +130,9 @@ export class FsStore implements ContentStore {
       staleLockMs,
       fsync,
       hashWorkerMinBytes: options.hashWorkerMinBytes,
+      directWriteMinBytes: options.directWriteMinBytes === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : positiveOrZero(options.directWriteMinBytes, 8 * MiB, "directWriteMinBytes"),
+      directStaging: new StagingPool(alignUp(writeBatchBytes), 16, options.allocateAligned ?? alignedBuffer),
+      direct: { supported: true },
       onClosed: (w) => this.#release(w.ref, w),
     };
   }
@@ -479,6 +497,12 @@ export class FsStore implements ContentStore {
 function positive(v: number | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
   if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+function positiveOrZero(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer or Infinity, got ${v}`);
   return v;
 }
 

@@ -9,6 +9,7 @@
  * ingest directory is removed afterwards; a crash in between leaves a data file with a second
  * link, which a reopen detects and discards.
  */
+import { constants as fsConstants } from "node:fs";
 import { chmod, mkdir, open, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
@@ -31,11 +32,12 @@ import {
 } from "@ferry/core";
 import type { BlobMetaStore } from "./blob-meta.ts";
 import { validateLabels } from "./blob-meta.ts";
+import { DIRECT_ALIGN } from "./aligned-buffer.ts";
 import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { HashWorkerPool } from "./hash-worker-pool.ts";
 import { OffloadedIngest } from "./offloaded-ingest.ts";
-import { fsyncDirShared, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
+import { errno, fsyncDirShared, isENOENT, randomToken, readOptional, removeDirOf, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import {
   INGEST_FILE_NAMES,
   IngestFiles,
@@ -68,6 +70,15 @@ export interface WriterContext {
    * `Infinity` (off).
    */
   hashWorkerMinBytes?: number;
+  /**
+   * Ingests declaring at least this total write their data with O_DIRECT, from the page-aligned
+   * buffers of {@link directStaging} (see the README's "Direct writes"). `Infinity` = off.
+   */
+  directWriteMinBytes: number;
+  /** Page-aligned staging buffers (writeBatchBytes rounded up to DIRECT_ALIGN) for direct writers. */
+  directStaging: StagingPool;
+  /** Store-wide; false once the filesystem refused O_DIRECT (tmpfs, some FUSE), so it is not tried again. */
+  direct: { supported: boolean };
   onClosed(writer: FsWriter): void;
 }
 
@@ -116,6 +127,16 @@ export class FsWriter implements Writer {
   /** Taken from the store's pool on the first small write: writers fed big chunks never need it. */
   #staging: Buffer | undefined;
   #staged = 0;
+  /**
+   * Direct mode (set at open, never changes): #staging is a page-aligned buffer whose index 0
+   * is at the aligned file offset `#flushed - #lead`, so every write of it is a legal O_DIRECT
+   * write. Its first #lead bytes are already in the file (the head of a block that an earlier
+   * flush ended inside); the staged bytes follow them.
+   */
+  readonly #direct: boolean;
+  #lead = 0;
+  /** The data file opened again with O_DIRECT; undefined once the filesystem refused a write. */
+  #directFh: FileHandle | undefined;
   #checkpointed: number;
   #closed = false;
   #broken: unknown;
@@ -140,6 +161,7 @@ export class FsWriter implements Writer {
     checkpointed: number;
     resumed: ResumeInfo;
     signal: AbortSignal | undefined;
+    direct?: { fh: FileHandle; staging: Buffer; lead: number };
   }) {
     this.#ctx = init.ctx;
     this.ref = init.ref;
@@ -158,6 +180,17 @@ export class FsWriter implements Writer {
     this.#checkpointed = init.checkpointed;
     this.resumed = init.resumed;
     this.#signal = init.signal;
+    this.#direct = init.direct !== undefined;
+    if (init.direct !== undefined) {
+      this.#directFh = init.direct.fh;
+      this.#staging = init.direct.staging;
+      this.#lead = init.direct.lead;
+    }
+  }
+
+  /** True when this writer writes with O_DIRECT (diagnostics and tests). */
+  get direct(): boolean {
+    return this.#directFh !== undefined;
   }
 
   /** Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. */
@@ -279,6 +312,7 @@ export class FsWriter implements Writer {
       } else {
         ({ digester, restored } = await rebuildDigester(ctx.digesters, dir, fh, algorithm, offset, o.signal, storedRef === undefined));
       }
+      const direct = offload === undefined && total >= ctx.directWriteMinBytes ? await openDirect(ctx, dir, fh, offset) : undefined;
       return new FsWriter({
         ctx,
         ref,
@@ -296,6 +330,7 @@ export class FsWriter implements Writer {
         checkpointed: restored,
         resumed: { offset, restoredFromCheckpoint: restored },
         signal: o.signal,
+        ...(direct !== undefined ? { direct } : {}),
       });
     } catch (err) {
       await fh.close();
@@ -314,6 +349,16 @@ export class FsWriter implements Writer {
         if (off.stageSync(chunk)) {
           this.#offset += n;
           this.#updatedAt = Date.now();
+          return RESOLVED;
+        }
+      } else if (this.#direct) {
+        const at = this.#lead + this.#staged;
+        if (at + n < this.#staging!.byteLength) {
+          this.#offset += n;
+          this.#updatedAt = Date.now();
+          this.#digester!.update(chunk);
+          this.#staging!.set(chunk, at);
+          this.#staged += n;
           return RESOLVED;
         }
       } else if (this.#staged + n < this.#ctx.writeBatchBytes) {
@@ -344,6 +389,7 @@ export class FsWriter implements Writer {
           throw err;
         }
       }
+      if (this.#direct) return await this.#writeDirect(chunk);
       const digester = this.#digester!;
       const batch = this.#ctx.writeBatchBytes;
       if (this.#staged + n < batch) {
@@ -408,6 +454,7 @@ export class FsWriter implements Writer {
       if (this.#offload !== undefined) await this.#offload.reset();
       else this.#digester = await newDigester(this.#ctx.digesters, this.#algorithm);
       this.#staged = 0;
+      this.#lead = 0;
       this.#offset = 0;
       this.#flushed = 0;
       this.#checkpointed = 0;
@@ -479,11 +526,17 @@ export class FsWriter implements Writer {
 
   /** Hand the staging buffer back to the pool (only once no write can use it any more). */
   #releaseStaging(): void {
-    if (this.#staging !== undefined) this.#ctx.staging.give(this.#staging);
+    if (this.#staging !== undefined) (this.#direct ? this.#ctx.directStaging : this.#ctx.staging).give(this.#staging);
     this.#staging = undefined;
     this.#staged = 0;
   }
 
+
+  async #closeDirect(): Promise<void> {
+    const direct = this.#directFh;
+    this.#directFh = undefined;
+    await direct?.close();
+  }
 
   /** Forget the worker's side of the ingest (nothing of it is in flight any more). */
   #releaseOffload(): void {
@@ -548,8 +601,108 @@ export class FsWriter implements Writer {
       return;
     }
     if (this.#staged === 0) return;
+    if (this.#direct) return this.#flushDirect();
     await this.#writeOut([this.#staging!.subarray(0, this.#staged)]);
     this.#staged = 0;
+  }
+
+  /**
+   * Direct mode, slow path of write(): fill the aligned batch, write it with O_DIRECT and keep
+   * the rest of the chunk staged. The rest is hashed while the batch is being written, unless a
+   * hash checkpoint is due at the batch's end (the saved state must not include it).
+   */
+  async #writeDirect(chunk: Uint8Array): Promise<void> {
+    const digester = this.#digester!;
+    const staging = this.#staging!;
+    const batch = staging.byteLength;
+    let rest = chunk;
+    for (;;) {
+      const at = this.#lead + this.#staged;
+      const room = batch - at;
+      if (rest.byteLength < room) {
+        digester.update(rest);
+        staging.set(rest, at);
+        this.#staged += rest.byteLength;
+        return;
+      }
+      const fill = rest.subarray(0, room);
+      rest = rest.subarray(room);
+      digester.update(fill);
+      staging.set(fill, at);
+      const end = this.#flushed - this.#lead + batch;
+      const hashAhead = rest.byteLength < batch && !this.#checkpointDue(end);
+      const written = this.#directOut(batch);
+      if (hashAhead) digester.update(rest);
+      await written;
+      this.#flushed = end;
+      this.#lead = 0;
+      this.#staged = 0;
+      if (!hashAhead) {
+        await this.#maybeCheckpoint(false);
+        continue;
+      }
+      staging.set(rest, 0);
+      this.#staged = rest.byteLength;
+      return;
+    }
+  }
+
+  /**
+   * Direct mode: write everything staged. Whole blocks go with O_DIRECT, the partial last block
+   * through the page cache; that block's head stays at the start of the staging buffer (the
+   * new #lead) so the next batch starts on a block boundary again.
+   */
+  async #flushDirect(): Promise<void> {
+    const staging = this.#staging!;
+    const base = this.#flushed - this.#lead;
+    const end = this.#lead + this.#staged;
+    const whole = end - (end % DIRECT_ALIGN);
+    if (whole > this.#lead) await this.#directOut(whole);
+    const from = Math.max(whole, this.#lead);
+    if (end > from) {
+      try {
+        await writeAll(this.#fh!, staging, from, end, base + from);
+      } catch (err) {
+        this.#broken = err;
+        throw err;
+      }
+    }
+    this.#flushed = base + end;
+    this.#staged = 0;
+    this.#lead = end - whole;
+    if (this.#lead > 0 && whole > 0) staging.copyWithin(0, whole, end);
+  }
+
+  /**
+   * Write staging[0, len) at its aligned file offset with O_DIRECT (len a multiple of
+   * DIRECT_ALIGN, or the end of the data). A filesystem that refuses (EINVAL) gets the same
+   * bytes through the page cache, and this store stops trying.
+   */
+  async #directOut(len: number): Promise<void> {
+    const base = this.#flushed - this.#lead;
+    try {
+      const direct = this.#directFh;
+      if (direct !== undefined) {
+        try {
+          await writeAll(direct, this.#staging!, 0, len, base);
+          return;
+        } catch (err) {
+          if (errno(err) !== "EINVAL") throw err;
+          this.#ctx.direct.supported = false;
+          this.#directFh = undefined;
+          await direct.close().catch(() => {});
+        }
+      }
+      await writeAll(this.#fh!, this.#staging!, 0, len, base);
+    } catch (err) {
+      this.#broken = err;
+      throw err;
+    }
+  }
+
+  /** A hash checkpoint would be written once the data reaches `at` bytes. */
+  #checkpointDue(at: number): boolean {
+    return this.#digester?.save !== undefined && at - this.#checkpointed >= this.#ctx.checkpointBytes;
   }
 
   /** Save the hash state when the digester can, at most once per checkpointBytes (or forced). */
@@ -590,6 +743,7 @@ export class FsWriter implements Writer {
     if (bare) await fh.utimes(now, now);
     if (fsync) await fh.sync();
     this.#releaseOffload();
+    await this.#closeDirect();
     await fh.close();
     this.#fh = undefined;
     this.#releaseStaging();
@@ -643,10 +797,12 @@ export class FsWriter implements Writer {
         }
         await this.#offload?.settle();
         this.#releaseOffload();
+        await this.#closeDirect();
         await this.#fh.close();
         this.#fh = undefined;
       }
     } finally {
+      await this.#closeDirect().catch(() => {});
       if (this.#fh !== undefined) {
         // Never close a file the worker may still be writing into.
         await this.#offload?.settle();
@@ -720,3 +876,49 @@ async function hashRange(fh: FileHandle, d: Digester, from: number, to: number, 
     pos += bytesRead;
   }
 }
+
+/**
+ * Open the ingest's data file a second time with O_DIRECT, with an aligned staging buffer whose
+ * head holds the partial block at `offset` (a resumed ingest may end mid-block). Undefined when
+ * the platform or filesystem has no O_DIRECT; the store then stops trying.
+ */
+async function openDirect(
+  ctx: WriterContext,
+  dir: string,
+  fh: FileHandle,
+  offset: number,
+): Promise<{ fh: FileHandle; staging: Buffer; lead: number } | undefined> {
+  const flag = fsConstants.O_DIRECT;
+  if (!ctx.direct.supported || typeof flag !== "number") return undefined;
+  let direct: FileHandle;
+  try {
+    direct = await open(ingestFile(dir, "data"), fsConstants.O_WRONLY | flag);
+  } catch (err) {
+    if (errno(err) === "EINVAL") ctx.direct.supported = false;
+    return undefined;
+  }
+  const staging = ctx.directStaging.take();
+  try {
+    const lead = offset % DIRECT_ALIGN;
+    if (lead > 0) {
+      const { bytesRead } = await fh.read(staging, 0, lead, offset - lead);
+      if (bytesRead !== lead) throw new FailedPreconditionError(`ingest data ended at ${offset - lead + bytesRead} bytes, expected ${offset}`);
+    }
+    return { fh: direct, staging, lead };
+  } catch (err) {
+    ctx.directStaging.give(staging);
+    await direct.close();
+    throw err;
+  }
+}
+
+/** pwrite buf[from, to) at `pos`, looping over short writes. */
+async function writeAll(fh: FileHandle, buf: Buffer, from: number, to: number, pos: number): Promise<void> {
+  while (from < to) {
+    const { bytesWritten } = await fh.write(buf, from, to - from, pos);
+    if (bytesWritten <= 0) throw new FailedPreconditionError(`write of ${to - from} bytes at ${pos} wrote nothing`);
+    from += bytesWritten;
+    pos += bytesWritten;
+  }
+}
+

@@ -9,13 +9,17 @@ export class StagingPool {
   readonly #max: number;
   readonly #idle: Buffer[] = [];
 
-  constructor(size: number, max = 16) {
+  readonly #allocate: (size: number) => Buffer;
+
+  /** `allocate` makes a new buffer when none is idle (default: an unpooled Buffer; store-fs also keeps page-aligned ones). */
+  constructor(size: number, max = 16, allocate: (size: number) => Buffer = (n) => Buffer.allocUnsafeSlow(n)) {
     this.size = size;
     this.#max = max;
+    this.#allocate = allocate;
   }
 
   take(): Buffer {
-    return this.#idle.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    return this.#idle.pop() ?? this.#allocate(this.size);
   }
 
   /** Return a buffer taken from this pool; its owner must not touch it afterwards. */

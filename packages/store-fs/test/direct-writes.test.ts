@@ -1,0 +1,219 @@
+/**
+ * Direct writes: ingests declaring at least `directWriteMinBytes` write whole blocks with
+ * O_DIRECT from page-aligned staging buffers and partial blocks through the page cache. These
+ * tests prove the bytes on disk are exact whatever the chunk sizes, flush points, resumes and
+ * checkpoints, and that a refused direct write falls back without losing a byte.
+ */
+import { constants, openSync, closeSync, writeFileSync, unlinkSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseDigest, type Digest } from "@ferry/core";
+import { contentStoreSuite } from "@ferry/core/testsuite";
+import { hashWasmDigesters, ingestKey, openFsStore, type FsStoreOptions, type FsWriter } from "../src/index.ts";
+import { FsStore } from "../src/fs-store.ts";
+import { readCheckpoint } from "../src/ingest-files.ts";
+import { tempDir } from "./helpers.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const sha256 = (b: Uint8Array): Digest => parseDigest(`sha256:${createHash("sha256").update(b).digest("hex")}`);
+
+/** Whether the filesystem under `dir` accepts O_DIRECT at all (tmpfs before Linux 6.6 does not). */
+function supportsDirect(dir: string): boolean {
+  const probe = join(dir, ".direct-probe");
+  writeFileSync(probe, "");
+  try {
+    closeSync(openSync(probe, constants.O_WRONLY | constants.O_DIRECT));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    unlinkSync(probe);
+  }
+}
+
+/** Chunk sizes from 1 byte to 300 KiB, fixed by a seed so a failure can be replayed. */
+function* chunksOf(data: Buffer, seed: number): Generator<Buffer> {
+  let s = seed;
+  let pos = 0;
+  while (pos < data.length) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    const n = s % 7 === 0 ? 1 + (s % 300) * KiB : 1 + (s % 70_000);
+    yield data.subarray(pos, pos + n);
+    pos += n;
+  }
+}
+
+/** Where a committed blob lives in the OCI layout (blobs/<alg>/<hex>). */
+const blobFile = (store: { root: string }, d: Digest): string => join(store.root, "blobs", ...d.split(":"));
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let direct: boolean;
+beforeEach(async () => {
+  dir = await tempDir("ferry-fs-direct-");
+  direct = supportsDirect(dir.path);
+});
+afterEach(async () => {
+  await dir.cleanup();
+});
+
+const opts = (o: FsStoreOptions = {}): FsStoreOptions => ({ directWriteMinBytes: 0, smallBlobBytes: 0, fsync: false, ...o });
+
+describe("which ingests write directly", () => {
+  it("those declaring at least directWriteMinBytes, on a filesystem that accepts O_DIRECT", async () => {
+    const store = await openFsStore(dir.path, { directWriteMinBytes: 2 * MiB, smallBlobBytes: 0 });
+    const big = (await store.writer({ ref: "big", total: 2 * MiB })) as FsWriter;
+    const small = (await store.writer({ ref: "small", total: 2 * MiB - 1 })) as FsWriter;
+    const unknown = (await store.writer({ ref: "unknown" })) as FsWriter;
+    expect(big.direct).toBe(direct);
+    expect(small.direct).toBe(false);
+    expect(unknown.direct).toBe(false);
+    for (const w of [big, small, unknown]) await w.close();
+    const off = await openFsStore(dir.path, { directWriteMinBytes: Number.POSITIVE_INFINITY, smallBlobBytes: 0 });
+    const w = (await off.writer({ ref: "off", total: 64 * MiB })) as FsWriter;
+    expect(w.direct).toBe(false);
+    await w.close();
+  });
+
+  it("the default threshold is 8 MiB", async () => {
+    const store = await openFsStore(dir.path);
+    const w = (await store.writer({ ref: "r", total: 8 * MiB })) as FsWriter;
+    const v = (await store.writer({ ref: "v", total: 8 * MiB - 1 })) as FsWriter;
+    expect([w.direct, v.direct]).toEqual([direct, false]);
+    await w.close();
+    await v.close();
+  });
+
+  it("rejects a negative or fractional threshold with InvalidArgument", async () => {
+    await expect(openFsStore(dir.path, { directWriteMinBytes: -1 })).rejects.toMatchObject({ code: "InvalidArgument" });
+    await expect(openFsStore(dir.path, { directWriteMinBytes: 1.5 })).rejects.toMatchObject({ code: "InvalidArgument" });
+  });
+});
+
+describe("bytes on disk are exact", () => {
+  it.each([
+    ["1 MiB batches", 1 * MiB, 1],
+    ["64 KiB batches", 64 * KiB, 2],
+    ["a batch that is not a multiple of 4 KiB", 100_000, 3],
+  ])("random chunk sizes, %s", async (_, writeBatchBytes, seed) => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes }));
+    const data = randomBytes(5 * MiB + 12_345);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    expect(w.direct).toBe(direct);
+    for (const c of chunksOf(data, seed)) await w.write(c);
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+  });
+
+  it("flushes that end inside a block, then more writes: another store sees each flushed prefix", async () => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+    const other = await openFsStore(dir.path, opts());
+    const data = randomBytes(3 * MiB);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    const data_ = join(dir.path, "ingest", ingestKey("r"), "data");
+    let pos = 0;
+    for (const cut of [1, 4095, 4096, 4097, 70_001, 70_002, 200_000, 1 * MiB + 3, 2 * MiB + 4095]) {
+      for (const c of chunksOf(data.subarray(pos, cut), cut)) await w.write(c);
+      pos = cut;
+      await w.flush!();
+      expect((await other.status("r")).offset).toBe(cut);
+      expect(Buffer.compare(await readFile(data_), data.subarray(0, cut))).toBe(0);
+    }
+    await w.write(data.subarray(pos));
+    expect(w.digest()).toBe(sha256(data));
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+  });
+
+  it("a resume at an offset inside a block goes on directly and ends exact", async () => {
+    for (const stop of [100_001, 4096 * 30, 1 * MiB + 1]) {
+      const data = randomBytes(2 * MiB + 777);
+      const ref = `r${stop}`;
+      const a = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+      const w = (await a.writer({ ref, total: data.length })) as FsWriter;
+      for (const c of chunksOf(data.subarray(0, stop), stop)) await w.write(c);
+      await w.close();
+      const b = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+      const r = (await b.writer({ ref, total: data.length })) as FsWriter;
+      expect(r.resumed.offset).toBe(stop);
+      expect(r.direct).toBe(direct);
+      for (const c of chunksOf(data.subarray(stop), 7)) await r.write(c);
+      await r.commit(data.length, sha256(data));
+      expect(Buffer.compare(await readFile(blobFile(b, sha256(data))), data)).toBe(0);
+    }
+  });
+
+  it("truncate(0) after a flush inside a block, then new bytes: only the new bytes are kept", async () => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 16 * KiB }));
+    const w = (await store.writer({ ref: "r", total: 0 })) as FsWriter;
+    await w.write(randomBytes(50_001));
+    await w.flush!();
+    await w.truncate(0);
+    const data = randomBytes(300_000);
+    for (const c of chunksOf(data, 5)) await w.write(c);
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+  });
+
+  it("hash-wasm checkpoints land on batch boundaries and a resume restores from them", async () => {
+    const o = opts({ writeBatchBytes: 16 * KiB, checkpointBytes: 64 * KiB, digesters: hashWasmDigesters });
+    const store = await openFsStore(dir.path, o);
+    const data = randomBytes(1 * MiB + 5000);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    const half = 600_000;
+    // 10 KiB chunks: batches are cut inside chunks, where the rest of a chunk is hashed ahead.
+    for (let p = 0; p < half; p += 10 * KiB) await w.write(data.subarray(p, Math.min(p + 10 * KiB, half)));
+    const cp = await readCheckpoint(join(dir.path, "ingest", ingestKey("r")));
+    expect(cp).toBeDefined();
+    expect(cp!.offset % (16 * KiB)).toBe(0);
+    expect(cp!.offset).toBeGreaterThanOrEqual(64 * KiB);
+    await w.close();
+    const again = await openFsStore(dir.path, o);
+    const r = (await again.writer({ ref: "r", total: data.length })) as FsWriter;
+    expect(r.resumed.offset).toBe(half);
+    expect(r.resumed.restoredFromCheckpoint).toBe(half); // close checkpoints at the flushed end
+    await r.write(data.subarray(half));
+    await r.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(again, sha256(data))), data)).toBe(0);
+  });
+});
+
+describe("a direct write the kernel refuses", () => {
+  it("is written through the page cache instead, and the store stops trying", async () => {
+    // Memory 16 bytes past a page boundary: the kernel answers EINVAL to O_DIRECT writes from it.
+    const misaligned = (size: number): Buffer => Buffer.allocUnsafeSlow(size + 4096 + 16).subarray(16, 16 + size);
+    const store = new FsStore(dir.path, { ...opts({ writeBatchBytes: 64 * KiB }), allocateAligned: misaligned });
+    await store.ready();
+    const data = randomBytes(1 * MiB + 99);
+    const w = (await store.writer({ ref: "a", total: data.length })) as FsWriter;
+    expect(w.direct).toBe(direct);
+    for (const c of chunksOf(data, 11)) await w.write(c);
+    expect(w.direct).toBe(false);
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+    const next = (await store.writer({ ref: "b", total: data.length })) as FsWriter;
+    expect(next.direct).toBe(false);
+    await next.close();
+  });
+});
+
+// The whole store contract with every ingest written directly: 4 KiB batches (one block, so
+// every batch is a direct write and every flush ends inside a block), and the checkpointing
+// hasher so checkpoints meet direct batches in every case.
+contentStoreSuite(
+  "fs (direct writes for every ingest, 4 KiB batches, hash-wasm, 64 KiB checkpoints)",
+  async () => {
+    const d = await tempDir();
+    const o = opts({ writeBatchBytes: 4096, digesters: hashWasmDigesters, checkpointBytes: 65536 });
+    return { store: await openFsStore(d.path, o), cleanup: d.cleanup };
+  },
+  {
+    largeBlobSize: 4 * MiB,
+    reopen: async (store) => ({
+      store: await openFsStore((store as FsStore).root, opts({ writeBatchBytes: 4096, digesters: hashWasmDigesters, checkpointBytes: 65536 })),
+    }),
+  },
+);
