@@ -14,7 +14,7 @@
  */
 import { pull, push, type TransferOperation } from "../packages/core/src/index.ts";
 import { createRegistryResolver } from "../packages/fetcher/src/index.ts";
-import { openFsStore } from "../packages/store-fs/src/index.ts";
+import { openFsStore, type FsStoreOptions } from "../packages/store-fs/src/index.ts";
 import { createMemoryStore } from "../packages/store-memory/src/index.ts";
 
 function flag(args: string[], name: string): string | undefined {
@@ -29,16 +29,18 @@ async function main(argv: string[]): Promise<void> {
   const common = concurrency !== undefined ? { concurrency: Number(concurrency) } : {};
   // BENCH_RANGES=N: fetch blobs with N parallel 16 MiB ranges (parallelRangeThreshold 0), to measure that option.
   const ranges = Number(process.env.BENCH_RANGES ?? 0);
+  // BENCH_STORE='{"directWriteMinBytes":…}': store-fs options (JSON), to compare settings in A/B runs.
+  const storeOptions = process.env.BENCH_STORE ? (JSON.parse(process.env.BENCH_STORE) as FsStoreOptions) : {};
   const resolver = createRegistryResolver(ranges > 0 ? { parallelRangeThreshold: 0, rangeChunkSize: 16 * 1024 * 1024, parallelRanges: ranges } : {});
   let op: TransferOperation;
   try {
     if (cmd === "pull") {
       const [ref, dir] = positional as [string, string];
-      const store = rest.includes("--memory") ? createMemoryStore() : await openFsStore(dir);
+      const store = rest.includes("--memory") ? createMemoryStore() : await openFsStore(dir, storeOptions);
       op = pull(ref, { resolver, store, ...common });
     } else if (cmd === "push") {
       const [dir, name, ref] = positional as [string, string, string];
-      const store = await openFsStore(dir);
+      const store = await openFsStore(dir, storeOptions);
       op = push(ref, { store, name, resolver, ...common });
     } else {
       process.stderr.write(`unknown worker command ${cmd ?? ""}\n`);

@@ -137,6 +137,10 @@ export class FsWriter implements Writer {
   #lead = 0;
   /** The data file opened again with O_DIRECT; undefined once the filesystem refused a write. */
   #directFh: FileHandle | undefined;
+  /** Direct mode: the write of the previous full batch, still running (never rejects; failures go to #broken). */
+  #inflight: Promise<void> | undefined;
+  /** Direct mode: the other aligned batch (the one in flight, or idle), taken at the first hand-off. */
+  #spare: Buffer | undefined;
   #checkpointed: number;
   #closed = false;
   #broken: unknown;
@@ -448,6 +452,8 @@ export class FsWriter implements Writer {
       const fh = this.#fh!;
       // Nothing may still be writing into the file we are about to empty.
       await this.#offload?.settle();
+      await this.#inflight;
+      this.#inflight = undefined;
       // Checkpoint first: a crash in between must not leave a state that claims old bytes.
       await unlinkIfExists(ingestFile(this.#dir, "hashState"));
       await fh.truncate(0);
@@ -527,6 +533,8 @@ export class FsWriter implements Writer {
   /** Hand the staging buffer back to the pool (only once no write can use it any more). */
   #releaseStaging(): void {
     if (this.#staging !== undefined) (this.#direct ? this.#ctx.directStaging : this.#ctx.staging).give(this.#staging);
+    if (this.#spare !== undefined) this.#ctx.directStaging.give(this.#spare);
+    this.#spare = undefined;
     this.#staging = undefined;
     this.#staged = 0;
   }
@@ -600,23 +608,26 @@ export class FsWriter implements Writer {
       this.#flushed = this.#offload.written;
       return;
     }
-    if (this.#staged === 0) return;
     if (this.#direct) return this.#flushDirect();
+    if (this.#staged === 0) return;
     await this.#writeOut([this.#staging!.subarray(0, this.#staged)]);
     this.#staged = 0;
   }
 
   /**
-   * Direct mode, slow path of write(): fill the aligned batch, write it with O_DIRECT and keep
-   * the rest of the chunk staged. The rest is hashed while the batch is being written, unless a
-   * hash checkpoint is due at the batch's end (the saved state must not include it).
+   * Direct mode, slow path of write(): fill the aligned batch, hand it to the thread pool as one
+   * O_DIRECT write and go on filling the other batch while it runs (at most one batch in flight
+   * per writer: the next full batch waits for it). #flushed counts a batch once it is issued;
+   * everything that needs the bytes on disk (flush, commit, close, truncate) settles it first.
+   * A batch at whose end a hash checkpoint is due is written and awaited before the rest of
+   * the chunk is hashed, so the saved state matches the bytes on disk.
    */
   async #writeDirect(chunk: Uint8Array): Promise<void> {
     const digester = this.#digester!;
-    const staging = this.#staging!;
-    const batch = staging.byteLength;
     let rest = chunk;
     for (;;) {
+      const staging = this.#staging!;
+      const batch = staging.byteLength;
       const at = this.#lead + this.#staged;
       const room = batch - at;
       if (rest.byteLength < room) {
@@ -629,22 +640,39 @@ export class FsWriter implements Writer {
       rest = rest.subarray(room);
       digester.update(fill);
       staging.set(fill, at);
-      const end = this.#flushed - this.#lead + batch;
-      const hashAhead = rest.byteLength < batch && !this.#checkpointDue(end);
-      const written = this.#directOut(batch);
-      if (hashAhead) digester.update(rest);
-      await written;
-      this.#flushed = end;
-      this.#lead = 0;
-      this.#staged = 0;
-      if (!hashAhead) {
+      const base = this.#flushed - this.#lead;
+      // The other batch may still be on its way to disk: it must land before this one is
+      // issued (one write in flight) and before its buffer is filled again.
+      await this.#settleInflight();
+      if (this.#checkpointDue(base + batch) || rest.byteLength >= batch) {
+        await this.#directOut(staging, batch, base);
+        this.#flushed = base + batch;
+        this.#lead = 0;
+        this.#staged = 0;
         await this.#maybeCheckpoint(false);
         continue;
       }
-      staging.set(rest, 0);
+      // Never rejects: a failure is kept in #broken and thrown by the next settle.
+      this.#inflight = this.#directOut(staging, batch, base).catch(() => {});
+      this.#flushed = base + batch;
+      this.#lead = 0;
+      const next = this.#spare ?? this.#ctx.directStaging.take();
+      this.#spare = staging;
+      this.#staging = next;
+      digester.update(rest);
+      next.set(rest, 0);
       this.#staged = rest.byteLength;
       return;
     }
+  }
+
+  /** Wait for the batch in flight (direct mode); throws its failure. */
+  async #settleInflight(): Promise<void> {
+    const inflight = this.#inflight;
+    if (inflight === undefined) return;
+    await inflight;
+    this.#inflight = undefined;
+    if (this.#broken !== undefined) throw this.#broken;
   }
 
   /**
@@ -653,11 +681,13 @@ export class FsWriter implements Writer {
    * new #lead) so the next batch starts on a block boundary again.
    */
   async #flushDirect(): Promise<void> {
+    await this.#settleInflight();
+    if (this.#staged === 0) return;
     const staging = this.#staging!;
     const base = this.#flushed - this.#lead;
     const end = this.#lead + this.#staged;
     const whole = end - (end % DIRECT_ALIGN);
-    if (whole > this.#lead) await this.#directOut(whole);
+    if (whole > this.#lead) await this.#directOut(staging, whole, base);
     const from = Math.max(whole, this.#lead);
     if (end > from) {
       try {
@@ -674,17 +704,16 @@ export class FsWriter implements Writer {
   }
 
   /**
-   * Write staging[0, len) at its aligned file offset with O_DIRECT (len a multiple of
+   * Write buf[0, len) at the aligned file offset `base` with O_DIRECT (len a multiple of
    * DIRECT_ALIGN, or the end of the data). A filesystem that refuses (EINVAL) gets the same
    * bytes through the page cache, and this store stops trying.
    */
-  async #directOut(len: number): Promise<void> {
-    const base = this.#flushed - this.#lead;
+  async #directOut(buf: Buffer, len: number, base: number): Promise<void> {
     try {
       const direct = this.#directFh;
       if (direct !== undefined) {
         try {
-          await writeAll(direct, this.#staging!, 0, len, base);
+          await writeAll(direct, buf, 0, len, base);
           return;
         } catch (err) {
           if (errno(err) !== "EINVAL") throw err;
@@ -693,7 +722,7 @@ export class FsWriter implements Writer {
           await direct.close().catch(() => {});
         }
       }
-      await writeAll(this.#fh!, this.#staging!, 0, len, base);
+      await writeAll(this.#fh!, buf, 0, len, base);
     } catch (err) {
       this.#broken = err;
       throw err;
@@ -786,6 +815,8 @@ export class FsWriter implements Writer {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      // A direct batch still being written must land (or fail) before the file is closed.
+      await this.#inflight;
       if (this.#fh !== undefined) {
         if (this.#broken === undefined) {
           await this.#flush();
