@@ -13,7 +13,7 @@
  * the transport's share of a pull, without the filesystem store).
  */
 import { pull, push, type TransferOperation } from "../packages/core/src/index.ts";
-import { createRegistryResolver } from "../packages/fetcher/src/index.ts";
+import { createRegistryResolver, type RegistryResolverOptions } from "../packages/fetcher/src/index.ts";
 import { openFsStore, type FsStoreOptions } from "../packages/store-fs/src/index.ts";
 import { createMemoryStore } from "../packages/store-memory/src/index.ts";
 
@@ -31,7 +31,12 @@ async function main(argv: string[]): Promise<void> {
   const ranges = Number(process.env.BENCH_RANGES ?? 0);
   // BENCH_STORE='{"directWriteMinBytes":…}': store-fs options (JSON), to compare settings in A/B runs.
   const storeOptions = process.env.BENCH_STORE ? (JSON.parse(process.env.BENCH_STORE) as FsStoreOptions) : {};
-  const resolver = createRegistryResolver(ranges > 0 ? { parallelRangeThreshold: 0, rangeChunkSize: 16 * 1024 * 1024, parallelRanges: ranges } : {});
+  // BENCH_RESOLVER='{"socketReadBytes":0}': resolver options (JSON), for A/B runs.
+  const resolverOptions = process.env.BENCH_RESOLVER ? (JSON.parse(process.env.BENCH_RESOLVER) as RegistryResolverOptions) : {};
+  const resolver = createRegistryResolver({
+    ...(ranges > 0 ? { parallelRangeThreshold: 0, rangeChunkSize: 16 * 1024 * 1024, parallelRanges: ranges } : {}),
+    ...resolverOptions,
+  });
   let op: TransferOperation;
   try {
     if (cmd === "pull") {
