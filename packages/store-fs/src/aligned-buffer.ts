@@ -11,12 +11,21 @@ export const DIRECT_ALIGN = 4096;
 const WASM_PAGE = 64 * 1024;
 
 // The project's lib setting (ES2023, no DOM) does not declare WebAssembly; Node always has it.
-declare const WebAssembly: { Memory: new (descriptor: { initial: number; maximum?: number }) => { buffer: ArrayBuffer } };
+declare const WebAssembly: {
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer };
+};
 
 /** A page-aligned buffer of `size` bytes (a multiple of {@link DIRECT_ALIGN}). */
 export function alignedBuffer(size: number): Buffer {
   const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  return Buffer.from(memory.buffer, 0, size);
+}
+
+/** A page-aligned buffer over a SharedArrayBuffer (starting at its byte 0), for batches a worker thread reads too. */
+export function sharedAlignedBuffer(size: number): Buffer {
+  const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   return Buffer.from(memory.buffer, 0, size);
 }
 

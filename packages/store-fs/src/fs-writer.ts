@@ -166,6 +166,7 @@ export class FsWriter implements Writer {
     resumed: ResumeInfo;
     signal: AbortSignal | undefined;
     direct?: { fh: FileHandle; staging: Buffer; lead: number };
+    offloadDirect?: FileHandle;
   }) {
     this.#ctx = init.ctx;
     this.ref = init.ref;
@@ -185,6 +186,8 @@ export class FsWriter implements Writer {
     this.resumed = init.resumed;
     this.#signal = init.signal;
     this.#direct = init.direct !== undefined;
+    // The worker-backed path writes through its own O_DIRECT handle; the writer only closes it.
+    this.#directFh = init.offloadDirect;
     if (init.direct !== undefined) {
       this.#directFh = init.direct.fh;
       this.#staging = init.direct.staging;
@@ -194,6 +197,7 @@ export class FsWriter implements Writer {
 
   /** True when this writer writes with O_DIRECT (diagnostics and tests). */
   get direct(): boolean {
+    if (this.#offload !== undefined) return this.#offload.direct;
     return this.#directFh !== undefined;
   }
 
@@ -302,17 +306,26 @@ export class FsWriter implements Writer {
       const algorithm = expected === undefined ? "sha256" : digestAlgorithm(expected);
       let digester: Digester | undefined;
       let offload: OffloadedIngest | undefined;
+      /** The O_DIRECT handle the worker-backed path writes aligned batches through. */
+      let offloadDirect: FileHandle | undefined;
       let restored = 0;
       if (ctx.digesters === nodeDigesters && total >= (ctx.hashWorkerMinBytes ?? HASH_WORKER_MIN_BYTES)) {
         // node:crypto cannot checkpoint, so a resume re-hashes the data either way: the worker does it.
         if (storedRef !== undefined) await unlinkIfExists(ingestFile(dir, "hashState"));
-        offload = await OffloadedIngest.open(HashWorkerPool.shared(), {
-          fh,
-          algorithm,
-          offset,
-          batchBytes: ctx.writeBatchBytes,
-          maxInFlight: HASH_WORKER_IN_FLIGHT,
-        });
+        offloadDirect = total >= ctx.directWriteMinBytes ? await openDirectHandle(ctx, dir) : undefined;
+        try {
+          offload = await OffloadedIngest.open(HashWorkerPool.shared(), {
+            fh,
+            algorithm,
+            offset,
+            batchBytes: ctx.writeBatchBytes,
+            maxInFlight: HASH_WORKER_IN_FLIGHT,
+            ...(offloadDirect !== undefined ? { direct: { fh: offloadDirect, refused: () => (ctx.direct.supported = false) } } : {}),
+          });
+        } catch (err) {
+          await offloadDirect?.close();
+          throw err;
+        }
       } else {
         ({ digester, restored } = await rebuildDigester(ctx.digesters, dir, fh, algorithm, offset, o.signal, storedRef === undefined));
       }
@@ -335,6 +348,7 @@ export class FsWriter implements Writer {
         resumed: { offset, restoredFromCheckpoint: restored },
         signal: o.signal,
         ...(direct !== undefined ? { direct } : {}),
+        ...(offloadDirect !== undefined ? { offloadDirect } : {}),
       });
     } catch (err) {
       await fh.close();
@@ -919,15 +933,8 @@ async function openDirect(
   fh: FileHandle,
   offset: number,
 ): Promise<{ fh: FileHandle; staging: Buffer; lead: number } | undefined> {
-  const flag = fsConstants.O_DIRECT;
-  if (!ctx.direct.supported || typeof flag !== "number") return undefined;
-  let direct: FileHandle;
-  try {
-    direct = await open(ingestFile(dir, "data"), fsConstants.O_WRONLY | flag);
-  } catch (err) {
-    if (errno(err) === "EINVAL") ctx.direct.supported = false;
-    return undefined;
-  }
+  const direct = await openDirectHandle(ctx, dir);
+  if (direct === undefined) return undefined;
   const staging = ctx.directStaging.take();
   try {
     const lead = offset % DIRECT_ALIGN;
@@ -940,6 +947,18 @@ async function openDirect(
     ctx.directStaging.give(staging);
     await direct.close();
     throw err;
+  }
+}
+
+/** The ingest's data file opened with O_DIRECT, or undefined where that is refused (the store then stops trying). */
+async function openDirectHandle(ctx: WriterContext, dir: string): Promise<FileHandle | undefined> {
+  const flag = fsConstants.O_DIRECT;
+  if (!ctx.direct.supported || typeof flag !== "number") return undefined;
+  try {
+    return await open(ingestFile(dir, "data"), fsConstants.O_WRONLY | flag);
+  } catch (err) {
+    if (errno(err) === "EINVAL") ctx.direct.supported = false;
+    return undefined;
   }
 }
 

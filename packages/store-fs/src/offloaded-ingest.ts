@@ -5,10 +5,23 @@
  * written at its position, and is reused when both are done. At most `maxInFlight` batches
  * are out at once, so a writer holds at most (maxInFlight + 1) batches of memory, and the
  * caller's write() waits (back pressure) when hashing or writing falls behind.
+ *
+ * With a `direct` handle, batches are page-aligned shared memory and a batch that starts and
+ * ends on a block boundary is written with O_DIRECT (see fs-writer.ts); others (the tail at a
+ * flush, a resume that started mid-block) go through the page cache.
  */
 import type { FileHandle } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "@ferry/core";
+import { DIRECT_ALIGN, alignUp, sharedAlignedBuffer } from "./aligned-buffer.ts";
+import { errno } from "./fs-util.ts";
 import type { HashWorkerPool, PoolIngest } from "./hash-worker-pool.ts";
+
+/** An O_DIRECT handle on the ingest's data file, and what to do when the kernel refuses it. */
+export interface OffloadDirect {
+  fh: FileHandle;
+  /** Called once when a direct write fails with EINVAL (later batches use the page cache). */
+  refused(): void;
+}
 
 export class OffloadedIngest {
   readonly #pool: HashWorkerPool;
@@ -27,8 +40,19 @@ export class OffloadedIngest {
   /** Bytes before which everything is written (valid once nothing is in flight). */
   #written: number;
   #failure: unknown;
+  #direct: OffloadDirect | undefined;
 
-  private constructor(pool: HashWorkerPool, ingest: PoolIngest, fh: FileHandle, algorithm: DigestAlgorithm, offset: number, batchBytes: number, maxInFlight: number) {
+  private constructor(
+    pool: HashWorkerPool,
+    ingest: PoolIngest,
+    fh: FileHandle,
+    algorithm: DigestAlgorithm,
+    offset: number,
+    batchBytes: number,
+    maxInFlight: number,
+    direct: OffloadDirect | undefined,
+  ) {
+    this.#direct = direct;
     this.#pool = pool;
     this.#ingest = ingest;
     this.#fh = fh;
@@ -42,10 +66,16 @@ export class OffloadedIngest {
   /** Register an ingest whose first `offset` bytes are in `fh` (the worker re-hashes them). */
   static async open(
     pool: HashWorkerPool,
-    o: { fh: FileHandle; algorithm: DigestAlgorithm; offset: number; batchBytes: number; maxInFlight: number },
+    o: { fh: FileHandle; algorithm: DigestAlgorithm; offset: number; batchBytes: number; maxInFlight: number; direct?: OffloadDirect },
   ): Promise<OffloadedIngest> {
     const ingest = await pool.open(o.fh.fd, o.algorithm, o.offset);
-    return new OffloadedIngest(pool, ingest, o.fh, o.algorithm, o.offset, o.batchBytes, Math.max(1, o.maxInFlight));
+    const batchBytes = o.direct !== undefined ? alignUp(o.batchBytes) : o.batchBytes;
+    return new OffloadedIngest(pool, ingest, o.fh, o.algorithm, o.offset, batchBytes, Math.max(1, o.maxInFlight), o.direct);
+  }
+
+  /** True while aligned batches are written with O_DIRECT. */
+  get direct(): boolean {
+    return this.#direct !== undefined;
   }
 
   /** Bytes written to the file (after flush()). */
@@ -58,7 +88,7 @@ export class OffloadedIngest {
     this.#throwIfFailed();
     let at = 0;
     while (at < chunk.byteLength) {
-      const batch = (this.#batch ??= this.#free.pop() ?? Buffer.from(new SharedArrayBuffer(this.#batchBytes)));
+      const batch = (this.#batch ??= this.#free.pop() ?? this.#newBatch());
       const n = Math.min(chunk.byteLength - at, batch.byteLength - this.#staged);
       batch.set(n === chunk.byteLength ? chunk : chunk.subarray(at, at + n), this.#staged);
       this.#staged += n;
@@ -134,7 +164,7 @@ export class OffloadedIngest {
     this.#staged = 0;
     this.#posted += len;
     const hashed = this.#pool.hash(this.#ingest, batch.buffer as SharedArrayBuffer, len);
-    const written = writeFully(this.#fh, batch, len, pos);
+    const written = this.#write(batch, len, pos);
     const done = Promise.all([hashed, written]).then(
       () => {
         this.#free.push(batch);
@@ -149,6 +179,26 @@ export class OffloadedIngest {
     done.catch(() => {}); // observed in order by flush()/write()
     this.#inFlight.push(done);
     while (this.#inFlight.length >= this.#maxInFlight) await this.#inFlight.shift();
+  }
+
+  #newBatch(): Buffer {
+    return this.#direct !== undefined ? sharedAlignedBuffer(this.#batchBytes) : Buffer.from(new SharedArrayBuffer(this.#batchBytes));
+  }
+
+  async #write(batch: Buffer, len: number, pos: number): Promise<void> {
+    const direct = this.#direct;
+    if (direct !== undefined && pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0) {
+      try {
+        return await writeFully(direct.fh, batch, len, pos);
+      } catch (err) {
+        if (errno(err) !== "EINVAL") throw err;
+        if (this.#direct !== undefined) {
+          this.#direct = undefined;
+          direct.refused();
+        }
+      }
+    }
+    return writeFully(this.#fh, batch, len, pos);
   }
 
   #throwIfFailed(): void {

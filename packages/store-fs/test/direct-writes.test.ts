@@ -181,6 +181,34 @@ describe("bytes on disk are exact", () => {
   });
 });
 
+describe("with the hash worker (hashWorkerMinBytes)", () => {
+  it("aligned batches go directly, the rest through the page cache; the bytes are exact", async () => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB, hashWorkerMinBytes: 1 }));
+    const other = await openFsStore(dir.path, opts());
+    const data = randomBytes(3 * MiB + 999);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    expect(w.direct).toBe(direct);
+    let pos = 0;
+    // A flush inside a block: the batches after it start unaligned and use the page cache.
+    for (const cut of [MiB + 5, 2 * MiB + 70_001, data.length]) {
+      for (const c of chunksOf(data.subarray(pos, cut), cut)) await w.write(c);
+      pos = cut;
+      await w.flush!();
+      expect((await other.status("r")).offset).toBe(cut);
+    }
+    expect(w.digest()).toBe(sha256(data));
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+  });
+
+  it("stays off below directWriteMinBytes", async () => {
+    const store = await openFsStore(dir.path, { hashWorkerMinBytes: 1, directWriteMinBytes: 4 * MiB, smallBlobBytes: 0 });
+    const w = (await store.writer({ ref: "r", total: 4 * MiB - 1 })) as FsWriter;
+    expect(w.direct).toBe(false);
+    await w.close();
+  });
+});
+
 describe("a direct write the kernel refuses", () => {
   it("is written through the page cache instead, and the store stops trying", async () => {
     // Memory 16 bytes past a page boundary: the kernel answers EINVAL to O_DIRECT writes from it.
@@ -215,5 +243,19 @@ contentStoreSuite(
     reopen: async (store) => ({
       store: await openFsStore((store as FsStore).root, opts({ writeBatchBytes: 4096, digesters: hashWasmDigesters, checkpointBytes: 65536 })),
     }),
+  },
+);
+
+// The hash worker's path with direct writes: aligned 4 KiB batches go with O_DIRECT, the tails
+// of flushes and everything after an unaligned flush through the page cache.
+contentStoreSuite(
+  "fs (hash worker + direct writes for every ingest, 4 KiB batches)",
+  async () => {
+    const d = await tempDir();
+    return { store: await openFsStore(d.path, opts({ writeBatchBytes: 4096, hashWorkerMinBytes: 1 })), cleanup: d.cleanup };
+  },
+  {
+    largeBlobSize: 4 * MiB,
+    reopen: async (store) => ({ store: await openFsStore((store as FsStore).root, opts({ writeBatchBytes: 4096, hashWorkerMinBytes: 1 })) }),
   },
 );

@@ -97,8 +97,9 @@ it("flush() puts every accepted byte in the ingest file", async () => {
 it("a write that fails surfaces the fs error and breaks the writer until reopened", async () => {
   const data = randomBytes(8 * MiB);
   const w = (await store.writer({ ref: "big-ebadf", total: data.byteLength })) as FsWriter;
-  // Close the descriptor under the writer: the write gets EBADF.
-  closeSync(fdOf(join(dir.path, "ingest", ingestKey("big-ebadf"), "data")));
+  // Close the descriptors under the writer (the data file is open twice when direct writes are
+  // on: buffered and O_DIRECT): the write gets EBADF.
+  for (const fd of fdsOf(join(dir.path, "ingest", ingestKey("big-ebadf"), "data"))) closeSync(fd);
   let err: unknown;
   try {
     await writeAll(w, data, 1 << 20);
@@ -154,13 +155,15 @@ it("a partial file left by a dead process is resumed from its length", async () 
 });
 
 /** The descriptor this process holds open on `path` (from /proc/self/fd). */
-function fdOf(path: string): number {
+function fdsOf(path: string): number[] {
+  const fds: number[] = [];
   for (const name of readdirSync("/proc/self/fd")) {
     try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === path) return Number(name);
+      if (readlinkSync(`/proc/self/fd/${name}`) === path) fds.push(Number(name));
     } catch {
       // a descriptor closed while listing
     }
   }
-  throw new Error(`no open descriptor on ${path}`);
+  if (fds.length === 0) throw new Error(`no open descriptor on ${path}`);
+  return fds;
 }
