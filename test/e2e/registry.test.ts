@@ -14,6 +14,7 @@ import {
   type Descriptor,
   digestOf,
   makeImage,
+  MediaTypes,
   MemoryStore,
   openFsStore,
   pull,
@@ -21,7 +22,7 @@ import {
   skopeo,
   type StatusEvent,
 } from "./deps.ts";
-import { artifact, collect, present, syntheticImage, tempDirs } from "./fixtures.ts";
+import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const MiB = 1024 * 1024;
 const tempDir = tempDirs("ferry-e2e-");
@@ -90,6 +91,21 @@ describeWithRegistry(
       const out = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${ctx.registry.host}/partial:1`])) as { Architecture: string; Layers: string[] };
       expect(out.Architecture).toBe("arm64");
       expect(out.Layers).toEqual(multi.layers.slice(2, 4).map((l) => l.digest));
+    });
+
+    it("a nested index: with one platform selected its manifest goes alone; whole, the registry takes both levels", async () => {
+      const src = new MemoryStore();
+      const inner = await syntheticImage(src, { platforms: [{ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" }], layers: 1, layerSize: 4096 });
+      const outer = await put(src, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [inner.root] })));
+      await src.setName("nested", outer);
+      // Before, the inner index went up without its amd64 manifest and distribution refused it.
+      const one = copy("nested", `${ctx.registry.host}/nested:arm`, { from: src, to: resolver, platform: "linux/arm64" });
+      const r = await one.done;
+      expect(r.root.digest).toBe(inner.manifests[1]!.digest);
+      expect(await remoteDigest(`${ctx.registry.host}/nested:arm`)).toBe(inner.manifests[1]!.digest);
+      const whole = await copy("nested", `${ctx.registry.host}/nested:all`, { from: src, to: resolver }).done;
+      expect(whole.root.digest).toBe(outer.digest);
+      expect(await remoteDigest(`${ctx.registry.host}/nested:all`)).toBe(outer.digest);
     });
 
     it("pulls every platform, pushes it back and the registry serves the same digests", async () => {

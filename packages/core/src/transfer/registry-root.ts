@@ -8,10 +8,14 @@
  *   than one but not all → `InvalidArgument`;
  * - the source store holds only some of the index's manifests (a single-platform pull):
  *   `NotFound`, naming what is missing and what is there, before anything is uploaded.
+ *
+ * Nested indexes count through their leaves: the decision is over the image manifests at the
+ * bottom of the tree, so a selection that drops a platform inside a nested index also either
+ * keeps exactly one manifest (pushed alone) or is refused up front.
  */
 import type { ContentStore } from "../content.ts";
 import type { Descriptor } from "../descriptor.ts";
-import { InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { InvalidArgumentError, InvalidManifestError, NotFoundError } from "../errors.ts";
 import type { Handler, WalkContext } from "../graph/handler.ts";
 import { hasBlob } from "../local/local-pusher.ts";
 import { isIndexMediaType, isManifestLike } from "../media-types.ts";
@@ -29,20 +33,68 @@ export interface RegistryRootOptions {
   signal: AbortSignal;
 }
 
+/** How deep nested indexes may go (real images use one or two levels). */
+const MAX_INDEX_DEPTH = 8;
+
 /** The descriptor to push as the root; `root` itself unless the index must be narrowed. */
 export async function registryRoot(o: RegistryRootOptions): Promise<Descriptor> {
   const { root, signal } = o;
   if (!isIndexMediaType(root.mediaType)) return root;
-  const bytes = await o.load(root);
-  const listed = childrenOf(root, bytes).filter((d) => isManifestLike(d.mediaType));
-  // A dry run of the handler on the root alone: skips are reported by the walk later, not here.
-  const ctx: WalkContext = { signal, content: (d) => (d.digest === root.digest ? Promise.resolve(bytes) : o.load(d)), skip: () => undefined };
-  const kept = (await o.handler(root, ctx)).filter((d) => isManifestLike(d.mediaType));
+  const loaded = new Map<string, Uint8Array>();
+  const load = async (d: Descriptor): Promise<Uint8Array> => {
+    let b = loaded.get(d.digest);
+    if (b === undefined) loaded.set(d.digest, (b = await o.load(d)));
+    return b;
+  };
+  // A dry run of the handler: skips are reported by the walk later, not here.
+  const ctx: WalkContext = { signal, content: load, skip: () => undefined };
+  // The units a registry could take as the root: an index the selection keeps whole, or a
+  // manifest. A partly kept nested index is no unit; its kept units count instead.
+  const listed: Descriptor[] = [];
+  const kept: Descriptor[] = [];
+  const descend = async (index: Descriptor, depth: number): Promise<boolean> => {
+    if (depth > MAX_INDEX_DEPTH) {
+      throw new InvalidManifestError(`index ${root.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, { details: { digest: root.digest } });
+    }
+    const children = childrenOf(index, await load(index)).filter((d) => isManifestLike(d.mediaType));
+    const keptHere = new Set((await o.handler(index, ctx)).map((d) => d.digest));
+    let whole = true;
+    for (const child of children) {
+      if (!keptHere.has(child.digest)) {
+        whole = false;
+        listed.push(child);
+        continue;
+      }
+      const units = kept.length;
+      const listedBefore = listed.length;
+      if (isIndexMediaType(child.mediaType) && !(await descend(child, depth + 1))) {
+        whole = false;
+        continue;
+      }
+      // A manifest, or a nested index kept whole: one unit (drop what its walk listed).
+      kept.length = units;
+      listed.length = listedBefore;
+      kept.push(child);
+      listed.push(child);
+    }
+    return whole;
+  };
+  // Kept whole, the root's children are its units (kept = listed) and the root goes as it is,
+  // unless a store source lacks some of them.
+  await descend(root, 1);
   const label = (d: Descriptor): string => (d.platform ? formatPlatform(d.platform) : d.digest);
 
+  // Units the source store lacks, whole or in part (a nested index kept whole needs its manifests too).
   const missing: Descriptor[] = [];
-  if (o.store) {
-    for (const d of kept) if (!(await hasBlob(o.store, d, signal))) missing.push(d);
+  const store = o.store;
+  if (store) {
+    const complete = async (d: Descriptor, depth: number): Promise<boolean> => {
+      if (!(await hasBlob(store, d, signal))) return false;
+      if (!isIndexMediaType(d.mediaType) || depth > MAX_INDEX_DEPTH) return true;
+      for (const c of childrenOf(d, await load(d)).filter((x) => isManifestLike(x.mediaType))) if (!(await complete(c, depth + 1))) return false;
+      return true;
+    };
+    for (const d of kept) if (!(await complete(d, 2))) missing.push(d);
   }
 
   if (kept.length === listed.length) {
