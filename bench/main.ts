@@ -104,6 +104,7 @@ async function main(): Promise<void> {
     await mkdir(bundles);
     const worker = await bundleEntry(join(here, "worker.ts"), bundles, "worker");
     const getBlobs = await bundleEntry(join(here, "get-blobs.ts"), bundles, "get-blobs");
+    const zeroCopyGet = await bundleEntry(join(here, "zero-copy-get.ts"), bundles, "zero-copy-get");
     if (opts.cpuProf) {
       await mkdir(opts.cpuProf, { recursive: true });
       worker.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`);
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
     const probe = images.single ?? images.multi ?? images.small!;
     const probeRepo = images.single ? "single" : images.multi ? "multi" : "small";
     const limits = await measureLimits(scratch, `${docker.url}/v2/${probeRepo}/blobs/${probe.biggest.digest}`, probe.biggest.size, opts.rounds, log);
-    const ctx: BenchContext = { scratch, worker, getBlobs, rounds: opts.rounds, log, limits };
+    const ctx: BenchContext = { scratch, worker, getBlobs, zeroCopyGet, rounds: opts.rounds, log, limits };
 
     const cases: CaseReport[] = [];
     const run = async (label: string, fn: () => Promise<CaseReport>): Promise<void> => {

@@ -55,6 +55,8 @@ export interface BenchContext {
   worker: string[];
   /** Command prefix running bench/get-blobs.ts (plain GETs: the registry's ceiling). */
   getBlobs: string[];
+  /** Command prefix running bench/zero-copy-get.ts (a copy-free blob GET: a ceiling for ferry's path). */
+  zeroCopyGet: string[];
   rounds: number;
   log: (s: string) => void;
   limits: Limits;
@@ -214,7 +216,11 @@ export async function singleBlobCase(ctx: BenchContext, id: string, reg: Registr
     name: "curl-file",
     run: () => inFresh(ctx, "curl", (dir) => measure(["curl", "-s", "-f", "-o", join(dir, "blob"), url], ctx.scratch)),
   };
-  const results = await contest(`[${id}]`, [ferryPull(ctx, ref), curl, skopeoPull(ctx, ref)], ctx.rounds, image.bytes, image.blobs, ctx.log);
+  const zeroCopy: Contender = {
+    name: "zero-copy-get",
+    run: () => inFresh(ctx, "zero-copy", (dir) => measure([...ctx.zeroCopyGet, url, join(dir, "blob")], ctx.scratch)),
+  };
+  const results = await contest(`[${id}]`, [ferryPull(ctx, ref), curl, skopeoPull(ctx, ref), zeroCopy], ctx.rounds, image.bytes, image.blobs, ctx.log);
   const title = `pull one ${(image.biggest.size / 2 ** 20).toFixed(0)} MiB single-layer image from ${reg.kind}`;
   return throughputReport(ctx, { id, title, reg, image, results }, { what: "single blob MB/s ferry / curl -o file", peer: "curl-file", value: 1.5 });
 }
