@@ -658,7 +658,8 @@ export class FsWriter implements Writer {
       // The other batch may still be on its way to disk: it must land before this one is
       // issued (one write in flight) and before its buffer is filled again.
       await this.#settleInflight();
-      if (this.#checkpointDue(base + batch) || rest.byteLength >= batch) {
+      this.#spare ??= takeAligned(this.#ctx);
+      if (this.#checkpointDue(base + batch) || rest.byteLength >= batch || this.#spare === undefined) {
         await this.#directOut(staging, batch, base);
         this.#flushed = base + batch;
         this.#lead = 0;
@@ -670,7 +671,7 @@ export class FsWriter implements Writer {
       this.#inflight = this.#directOut(staging, batch, base).catch(() => {});
       this.#flushed = base + batch;
       this.#lead = 0;
-      const next = this.#spare ?? this.#ctx.directStaging.take();
+      const next = this.#spare;
       this.#spare = staging;
       this.#staging = next;
       digester.update(rest);
@@ -935,7 +936,11 @@ async function openDirect(
 ): Promise<{ fh: FileHandle; staging: Buffer; lead: number } | undefined> {
   const direct = await openDirectHandle(ctx, dir);
   if (direct === undefined) return undefined;
-  const staging = ctx.directStaging.take();
+  const staging = takeAligned(ctx);
+  if (staging === undefined) {
+    await direct.close();
+    return undefined;
+  }
   try {
     const lead = offset % DIRECT_ALIGN;
     if (lead > 0) {
@@ -947,6 +952,18 @@ async function openDirect(
     ctx.directStaging.give(staging);
     await direct.close();
     throw err;
+  }
+}
+
+/**
+ * An aligned batch from the store's pool, or undefined when the memory cannot be had (a
+ * WebAssembly memory is a large address-space reservation): the writer then does without.
+ */
+function takeAligned(ctx: WriterContext): Buffer | undefined {
+  try {
+    return ctx.directStaging.take();
+  } catch {
+    return undefined;
   }
 }
 

@@ -16,6 +16,8 @@ import { FsStore } from "../src/fs-store.ts";
 import { readCheckpoint } from "../src/ingest-files.ts";
 import { tempDir } from "./helpers.ts";
 
+declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -225,6 +227,27 @@ describe("a direct write the kernel refuses", () => {
     const next = (await store.writer({ ref: "b", total: data.length })) as FsWriter;
     expect(next.direct).toBe(false);
     await next.close();
+  });
+});
+
+describe("when aligned memory cannot be had", () => {
+  it.each([
+    ["no batch at all: the writer goes through the page cache", 0, false],
+    ["one batch, no second: batches are written one at a time", 1, true],
+  ])("%s", async (_, allowed, expectDirect) => {
+    let given = 0;
+    const allocate = (size: number): Buffer => {
+      if (given++ >= allowed) throw new RangeError("WebAssembly.Memory(): could not allocate memory");
+      return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(size / 65536), maximum: Math.ceil(size / 65536) }).buffer, 0, size);
+    };
+    const store = new FsStore(dir.path, { ...opts({ writeBatchBytes: 64 * KiB }), allocateAligned: allocate });
+    await store.ready();
+    const data = randomBytes(MiB + 4097);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    expect(w.direct).toBe(direct && expectDirect);
+    for (const c of chunksOf(data, 3)) await w.write(c);
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
   });
 });
 
