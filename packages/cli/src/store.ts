@@ -2,7 +2,17 @@
 import { access } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import { NotFoundError } from "@ferry/core";
-import { openFsStore, type FsStore } from "@ferry/store-fs";
+import { openFsStore, type FsStore, type FsStoreOptions } from "@ferry/store-fs";
+
+/**
+ * store-fs options from the environment: `FERRY_PAGE_CACHE=1` writes blobs through the page
+ * cache instead of with O_DIRECT (store-fs's direct writes), for a pull whose blobs are read
+ * right away (an unpack) on a machine where the page cache is cheap.
+ */
+export function layoutOptions(env: Record<string, string | undefined> = process.env): FsStoreOptions {
+  const v = env.FERRY_PAGE_CACHE;
+  return v !== undefined && v !== "" && v !== "0" ? { directWriteMinBytes: Number.POSITIVE_INFINITY } : {};
+}
 
 /**
  * Open the layout at `dir`. `mustExist` refuses to create one (a source must be there; an empty
@@ -16,7 +26,7 @@ export async function openLayout(dir: string, mustExist: boolean): Promise<FsSto
       throw new NotFoundError(`no OCI image layout at ${dir}`, { details: { dir } });
     }
   }
-  return openFsStore(dir);
+  return openFsStore(dir, layoutOptions());
 }
 
 /** The store directory: `--store` resolved against the working directory, default `./.content`. */
