@@ -1,8 +1,8 @@
 /** FERRY_PAGE_CACHE: the CLI's stores write big blobs with O_DIRECT unless it is set. */
-import { constants, closeSync, openSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { directIoSupported } from "@ferry/testkit";
 import { afterEach, expect, it } from "vitest";
 import type { FsWriter } from "@ferry/store-fs";
 import { layoutOptions, openLayout } from "../src/store.ts";
@@ -13,18 +13,6 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-function directSupported(dir: string): boolean {
-  const p = join(dir, "probe");
-  writeFileSync(p, "");
-  try {
-    closeSync(openSync(p, constants.O_WRONLY | constants.O_DIRECT));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    unlinkSync(p);
-  }
-}
 
 it("maps FERRY_PAGE_CACHE to store-fs options: set (not 0 or empty) turns direct writes off", () => {
   expect(layoutOptions({})).toEqual({});
@@ -36,7 +24,7 @@ it("maps FERRY_PAGE_CACHE to store-fs options: set (not 0 or empty) turns direct
 it("a layout opened by the CLI writes a 16 MiB blob directly, or through the page cache with FERRY_PAGE_CACHE=1", async () => {
   const dir = await mkdtemp(join(tmpdir(), "ferry-cli-pagecache-"));
   dirs.push(dir);
-  const direct = directSupported(dir);
+  const direct = directIoSupported(dir);
   const store = await openLayout(join(dir, "a"), false);
   const w = (await store.writer({ ref: "big", total: 16 * 1024 * 1024 })) as FsWriter;
   expect(w.direct).toBe(direct);

@@ -4,10 +4,10 @@
  * tests prove the bytes on disk are exact whatever the chunk sizes, flush points, resumes and
  * checkpoints, and that a refused direct write falls back without losing a byte.
  */
-import { constants, openSync, closeSync, writeFileSync, unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { directIoSupported } from "@ferry/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseDigest, type Digest } from "@ferry/core";
 import { contentStoreSuite } from "@ferry/core/testsuite";
@@ -23,19 +23,6 @@ const MiB = 1024 * KiB;
 
 const sha256 = (b: Uint8Array): Digest => parseDigest(`sha256:${createHash("sha256").update(b).digest("hex")}`);
 
-/** Whether the filesystem under `dir` accepts O_DIRECT at all (tmpfs before Linux 6.6 does not). */
-function supportsDirect(dir: string): boolean {
-  const probe = join(dir, ".direct-probe");
-  writeFileSync(probe, "");
-  try {
-    closeSync(openSync(probe, constants.O_WRONLY | constants.O_DIRECT));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    unlinkSync(probe);
-  }
-}
 
 /** Chunk sizes from 1 byte to 300 KiB, fixed by a seed so a failure can be replayed. */
 function* chunksOf(data: Buffer, seed: number): Generator<Buffer> {
@@ -56,7 +43,7 @@ let dir: { path: string; cleanup: () => Promise<void> };
 let direct: boolean;
 beforeEach(async () => {
   dir = await tempDir("ferry-fs-direct-");
-  direct = supportsDirect(dir.path);
+  direct = directIoSupported(dir.path);
 });
 afterEach(async () => {
   await dir.cleanup();

@@ -15,3 +15,5 @@ export * from "./make-image.ts";
 // Misbehaving networks and registries; docker token auth.
 export * from "./fault-proxy.ts";
 export * from "./token-server.ts";
+// Filesystem capabilities.
+export * from "./direct-io.ts";
