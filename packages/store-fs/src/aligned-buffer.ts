@@ -15,17 +15,13 @@ declare const WebAssembly: {
   Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { buffer: ArrayBuffer | SharedArrayBuffer };
 };
 
-/** A page-aligned buffer of `size` bytes (a multiple of {@link DIRECT_ALIGN}). */
-export function alignedBuffer(size: number): Buffer {
+/**
+ * A page-aligned buffer of `size` bytes (a multiple of {@link DIRECT_ALIGN}) starting at byte 0
+ * of its memory; `shared` makes that memory a SharedArrayBuffer, for batches a worker reads too.
+ */
+export function alignedBuffer(size: number, shared = false): Buffer {
   const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  return Buffer.from(memory.buffer, 0, size);
-}
-
-/** A page-aligned buffer over a SharedArrayBuffer (starting at its byte 0), for batches a worker thread reads too. */
-export function sharedAlignedBuffer(size: number): Buffer {
-  const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
   return Buffer.from(memory.buffer, 0, size);
 }
 

@@ -130,8 +130,8 @@ export class FsStore implements ContentStore {
       staleLockMs,
       fsync,
       hashWorkerMinBytes: options.hashWorkerMinBytes,
-      directWriteMinBytes: options.directWriteMinBytes === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : positiveOrZero(options.directWriteMinBytes, 8 * MiB, "directWriteMinBytes"),
-      directStaging: new StagingPool(alignUp(writeBatchBytes), 16, options.allocateAligned ?? alignedBuffer),
+      directWriteMinBytes: thresholdBytes(options.directWriteMinBytes, 8 * MiB, "directWriteMinBytes"),
+      directStaging: new StagingPool(alignUp(writeBatchBytes), 16, options.allocateAligned ?? ((n) => alignedBuffer(n))),
       direct: { supported: true },
       onClosed: (w) => this.#release(w.ref, w),
     };
@@ -500,8 +500,9 @@ function positive(v: number | undefined, dflt: number, name: string): number {
   return v;
 }
 
-function positiveOrZero(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
+/** A size threshold: a non-negative integer, or Infinity (never reached: the feature is off). */
+function thresholdBytes(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined || v === Number.POSITIVE_INFINITY) return v ?? dflt;
   if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer or Infinity, got ${v}`);
   return v;
 }

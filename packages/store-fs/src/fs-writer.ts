@@ -33,6 +33,7 @@ import {
 import type { BlobMetaStore } from "./blob-meta.ts";
 import { validateLabels } from "./blob-meta.ts";
 import { DIRECT_ALIGN } from "./aligned-buffer.ts";
+import { writeAll, writePreferDirect } from "./direct-write.ts";
 import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { HashWorkerPool } from "./hash-worker-pool.ts";
@@ -726,18 +727,11 @@ export class FsWriter implements Writer {
   async #directOut(buf: Buffer, len: number, base: number): Promise<void> {
     try {
       const direct = this.#directFh;
-      if (direct !== undefined) {
-        try {
-          await writeAll(direct, buf, 0, len, base);
-          return;
-        } catch (err) {
-          if (errno(err) !== "EINVAL") throw err;
-          this.#ctx.direct.supported = false;
-          this.#directFh = undefined;
-          await direct.close().catch(() => {});
-        }
+      if ((await writePreferDirect(direct, this.#fh!, buf, len, base)) === "refused") {
+        this.#ctx.direct.supported = false;
+        this.#directFh = undefined;
+        await direct!.close().catch(() => {});
       }
-      await writeAll(this.#fh!, buf, 0, len, base);
     } catch (err) {
       this.#broken = err;
       throw err;
@@ -979,13 +973,4 @@ async function openDirectHandle(ctx: WriterContext, dir: string): Promise<FileHa
   }
 }
 
-/** pwrite buf[from, to) at `pos`, looping over short writes. */
-async function writeAll(fh: FileHandle, buf: Buffer, from: number, to: number, pos: number): Promise<void> {
-  while (from < to) {
-    const { bytesWritten } = await fh.write(buf, from, to - from, pos);
-    if (bytesWritten <= 0) throw new FailedPreconditionError(`write of ${to - from} bytes at ${pos} wrote nothing`);
-    from += bytesWritten;
-    pos += bytesWritten;
-  }
-}
 

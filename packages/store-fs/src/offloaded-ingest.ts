@@ -12,8 +12,8 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "@ferry/core";
-import { DIRECT_ALIGN, alignUp, sharedAlignedBuffer } from "./aligned-buffer.ts";
-import { errno } from "./fs-util.ts";
+import { DIRECT_ALIGN, alignUp, alignedBuffer } from "./aligned-buffer.ts";
+import { writePreferDirect } from "./direct-write.ts";
 import type { HashWorkerPool, PoolIngest } from "./hash-worker-pool.ts";
 
 /** An O_DIRECT handle on the ingest's data file, and what to do when the kernel refuses it. */
@@ -182,35 +182,19 @@ export class OffloadedIngest {
   }
 
   #newBatch(): Buffer {
-    return this.#direct !== undefined ? sharedAlignedBuffer(this.#batchBytes) : Buffer.from(new SharedArrayBuffer(this.#batchBytes));
+    return this.#direct !== undefined ? alignedBuffer(this.#batchBytes, true) : Buffer.from(new SharedArrayBuffer(this.#batchBytes));
   }
 
   async #write(batch: Buffer, len: number, pos: number): Promise<void> {
     const direct = this.#direct;
-    if (direct !== undefined && pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0) {
-      try {
-        return await writeFully(direct.fh, batch, len, pos);
-      } catch (err) {
-        if (errno(err) !== "EINVAL") throw err;
-        if (this.#direct !== undefined) {
-          this.#direct = undefined;
-          direct.refused();
-        }
-      }
+    const aligned = direct !== undefined && pos % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0;
+    if ((await writePreferDirect(aligned ? direct.fh : undefined, this.#fh, batch, len, pos)) === "refused" && this.#direct !== undefined) {
+      this.#direct = undefined;
+      direct!.refused();
     }
-    return writeFully(this.#fh, batch, len, pos);
   }
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
-  }
-}
-
-/** Write `len` bytes of `buf` at `pos`, retrying short writes. */
-async function writeFully(fh: FileHandle, buf: Buffer, len: number, pos: number): Promise<void> {
-  let done = 0;
-  while (done < len) {
-    const { bytesWritten } = await fh.write(buf, done, len - done, pos + done);
-    done += bytesWritten;
   }
 }
