@@ -82,6 +82,12 @@ export interface Writer {
   /** Append bytes at the current offset. */
   write(chunk: Uint8Array): Promise<void>;
   /**
+   * Optional: lend the free space the next `write` would copy into, so a source can read into it
+   * (`ByteStream.readInto`) and write back a prefix of it without a copy. The loan lasts until
+   * the next call on the writer; `undefined` means "nothing to lend now" (write as usual).
+   */
+  window?(): Uint8Array | undefined;
+  /**
    * Write buffered bytes to the store's storage so another process that reopens the ingest sees
    * them; not an fsync. Optional: a store that buffers nothing (or cannot be shared between
    * processes) leaves it out, so call it as `writer.flush?.()`. After it resolves, a reopen of

@@ -46,7 +46,8 @@ export interface Fetcher {
   readerAt?(desc: Descriptor, options?: FetchOptions): Promise<ReaderAt>;
 }
 
-export type FetchStream = Readable & { rangeIgnored?: boolean };
+/** A fetched blob; `readInto` as on `ByteStream` (registry fetches of large blobs have it). */
+export type FetchStream = Readable & { rangeIgnored?: boolean; readInto?(buf: Uint8Array): Promise<number> };
 
 export interface Resolver {
   /** Turn a reference (`host/repo:tag`, `…@sha256:…`, or a store name) into a descriptor. */

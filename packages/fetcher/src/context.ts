@@ -7,6 +7,7 @@ export interface TransportContext {
   parallelRangeThreshold: number;
   rangeChunkSize: number;
   parallelRanges: number;
+  socketReadMinBytes: number;
   uploadChunkSize: number | undefined;
   minUploadChunkSize: number;
 }

@@ -184,6 +184,7 @@ export class RegistryFetcher implements Fetcher {
     // A closed range: some registries answer 416 to an open-ended one. Skip it for whole reads.
     if (start > 0 || end < desc.size) headers.range = `bytes=${start}-${end - 1}`;
     return this.#ctx.http.send({
+      socketRead: !isManifestLike(desc.mediaType) && end - start >= this.#ctx.socketReadMinBytes,
       method: "GET",
       url,
       headers,

@@ -18,6 +18,7 @@ import {
 } from "@ferry/core";
 import type { AuthScope, RequestAuthorizer, RetryOptions } from "./options.ts";
 import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.ts";
+import { socketGet, type SocketResponse } from "./socket-body.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
@@ -50,6 +51,12 @@ export interface HttpRequest {
   noAuth?: boolean;
   /** Per-request body stall timeout (ms between body bytes); default: the client's. */
   bodyTimeoutMs?: number;
+  /**
+   * A large blob GET: over plain HTTP (and a client that owns its dispatcher) it is sent on a
+   * connection of its own whose body can fill lent buffers (`SocketBody.readInto`). Any answer
+   * but a 200/206 with a Content-Length is asked again through undici. Default false.
+   */
+  socketRead?: boolean;
 }
 
 export interface HttpResponse {
@@ -70,6 +77,8 @@ export interface HttpClientOptions {
   retry?: RetryOptions;
   stallTimeoutMs?: number;
   userAgent?: string;
+  /** Honour `HttpRequest.socketRead`. Default true; always off with a caller's `dispatcher` (a proxy must see every request). */
+  socketReads?: boolean;
 }
 
 interface HostState {
@@ -144,6 +153,7 @@ export class HttpClient {
   readonly #concurrency: number;
   readonly #retry: Required<RetryOptions>;
   readonly #userAgent: string;
+  readonly #socketReads: boolean;
   readonly stallTimeoutMs: number;
   readonly #hosts = new Map<string, HostState>();
 
@@ -160,6 +170,7 @@ export class HttpClient {
     };
     this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000;
     this.#userAgent = options.userAgent ?? "ferry/0.1";
+    this.#socketReads = this.#ownsDispatcher && options.socketReads !== false;
   }
 
   /** Close the pool when the client created it. */
@@ -222,7 +233,8 @@ export class HttpClient {
 
       let res: HttpResponse;
       try {
-        res = await this.#dispatch(state, url, req, headers, body, crossOrigin);
+        const socket = req.socketRead === true && this.#socketReads && req.method === "GET" && url.protocol === "http:" && body === undefined;
+        res = (socket ? await this.#dispatchSocket(state, url, req, headers, crossOrigin) : undefined) ?? (await this.#dispatch(state, url, req, headers, body, crossOrigin));
       } catch (err) {
         if (req.signal?.aborted) throw abortError(req.signal);
         if (err instanceof FerryError) throw err;
@@ -324,6 +336,38 @@ export class HttpClient {
       url: redactUrl(url),
       registryErrors: parseRegistryErrors(text),
       extra: retryAfter !== undefined ? { retryAfterMs: retryAfter } : undefined,
+    });
+  }
+
+  /**
+   * {@link socketGet} under the host's concurrency slot (held until the body closes). Resolves
+   * undefined, slot released, when the server's answer needs undici.
+   */
+  #dispatchSocket(state: HostState, url: URL, req: HttpRequest, headers: Record<string, string>, crossOrigin: boolean): Promise<HttpResponse | undefined> {
+    return new Promise<HttpResponse | undefined>((resolve, reject) => {
+      const signal = req.signal;
+      const onAbort = () => reject(abortError(signal as AbortSignal));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      void state.limit(async () => {
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) return reject(abortError(signal));
+        const lower: Record<string, string> = {};
+        for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v;
+        let res: SocketResponse | undefined;
+        try {
+          res = await socketGet({ url, headers: lower, signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
+        } catch (err) {
+          return reject(err);
+        }
+        if (res === undefined) return resolve(undefined);
+        const body = res.body;
+        const closed = new Promise<void>((release) => {
+          if (body.closed || body.destroyed) release();
+          else body.once("close", () => release());
+        });
+        resolve({ status: res.status, url, crossOrigin, body, header: res.header, headerAll: res.headerAll });
+        await closed;
+      });
     });
   }
 

@@ -82,6 +82,14 @@ export interface RegistryResolverOptions {
   rangeChunkSize?: number;
   /** Ranges in flight in a parallel fetch. Default 4. */
   parallelRanges?: number;
+  /**
+   * Blob GETs of at least this many bytes to a plain-HTTP registry go on a connection of their
+   * own whose body the kernel reads straight into the destination's write batch (no parser or
+   * staging copy: 1.3–1.6× less CPU per byte, issue 6); other answers than a 200/206 with a
+   * Content-Length are asked again through undici. HTTPS, and a caller's `dispatcher`, always
+   * use undici. Default 8 MiB; `Infinity` turns it off.
+   */
+  socketReadMinBytes?: number;
   /** Largest manifest (and tag-list / referrers page) accepted, in bytes. Default 4 MiB. */
   maxManifestBytes?: number;
   /**
@@ -94,3 +102,4 @@ export interface RegistryResolverOptions {
 }
 
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_SOCKET_READ_MIN_BYTES = 8 * 1024 * 1024;

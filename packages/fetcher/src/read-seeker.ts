@@ -21,6 +21,7 @@ import {
 } from "@ferry/core";
 import { discard, type HttpResponse } from "./http-client.ts";
 import { redactUrl } from "./registry-error.ts";
+import { isSocketBody, type SocketBody } from "./socket-body.ts";
 
 /** Opens the blob at `[start, end)`; resolves with a 200 or 206 response. */
 export type RangeOpener = (start: number, end: number, signal: AbortSignal | undefined, hooks: TransferHooks) => Promise<HttpResponse>;
@@ -62,7 +63,9 @@ function isTransient(err: unknown): boolean {
  *
  * Written as a Readable driven by the response's `data` events (pausing it on backpressure)
  * rather than an async generator: this path carries every blob byte, and the event flow costs
- * far fewer promise hops per chunk.
+ * far fewer promise hops per chunk. A consumer that lends its own memory calls
+ * {@link RangeReadable.readInto} instead: a socket-read body (`HttpRequest.socketRead`) then
+ * fills the lent buffer directly, and any other body is copied into it.
  */
 export class RangeReadable extends Readable {
   readonly #open: RangeOpener;
@@ -76,6 +79,13 @@ export class RangeReadable extends Readable {
   #stuck = 0;
   #ignoredReported = false;
   #onAbort: (() => void) | undefined;
+  /** A socket-read body kept for `readInto` (no listeners yet), with the offset it started at. */
+  #direct: { body: SocketBody; res: HttpResponse; at: number } | undefined;
+  /** Set once the Readable side is read: bodies are then always attached as events. */
+  #eventMode = false;
+  #readingInto = false;
+  #finished = false;
+  #openingDone: Promise<void> = Promise.resolve();
 
   constructor(open: RangeOpener, opts: RangeStreamOptions) {
     super({ highWaterMark: 1 << 20 });
@@ -94,11 +104,97 @@ export class RangeReadable extends Readable {
   }
 
   override _read(): void {
+    this.#eventMode = true;
+    const direct = this.#direct;
+    if (direct) {
+      this.#direct = undefined;
+      this.#attach(direct.res, 0, direct.at);
+    }
     if (this.#body) this.#body.resume();
     else if (!this.#opening) void this.#next();
   }
 
+  /**
+   * Fill `buf` with the next bytes: resolves with the count (0 only at the end, after
+   * verification). Reconnects like the stream does. Do not mix with reading the stream.
+   */
+  async readInto(buf: Uint8Array): Promise<number> {
+    if (!this.#readingInto) {
+      // Failures reach this reader as rejections; an 'error' event nobody listens to would crash.
+      this.#readingInto = true;
+      this.on("error", () => {});
+    }
+    for (;;) {
+      if (this.destroyed) throw this.errored ?? prematureClose();
+      if (this.#pos >= this.#end && this.readableLength === 0) {
+        if (!this.#finished) this.#finish();
+        if (this.destroyed) throw this.errored ?? prematureClose();
+        return 0;
+      }
+      if (this.#opening) {
+        await this.#openingDone;
+        continue;
+      }
+      const direct = this.#direct;
+      if (direct === undefined) {
+        if (this.#body === undefined && this.readableLength === 0 && !this.#finished) {
+          await this.#next();
+          continue;
+        }
+        return this.#copyInto(buf);
+      }
+      const at = this.#pos;
+      let n: number;
+      try {
+        n = await direct.body.readInto(buf.byteLength <= this.#end - at ? buf : buf.subarray(0, this.#end - at));
+        if (n === 0) throw new NetworkError(`GET ${redactUrl(direct.res.url)}: connection ended at byte ${at} of ${this.#end}`);
+      } catch (err) {
+        if (this.#direct === direct) {
+          this.#direct = undefined;
+          direct.body.destroy();
+        }
+        this.#failed(err, direct.at);
+        continue;
+      }
+      this.#pos += n;
+      this.#digester?.update(n === buf.byteLength ? buf : buf.subarray(0, n));
+      if (this.#pos >= this.#end) {
+        this.#direct = undefined;
+        direct.body.destroy();
+      }
+      return n;
+    }
+  }
+
+  /** `readInto` over bytes that arrive as stream chunks (a copy). */
+  async #copyInto(buf: Uint8Array): Promise<number> {
+    for (;;) {
+      const chunk = this.read() as Buffer | null;
+      if (chunk !== null) {
+        const n = Math.min(chunk.byteLength, buf.byteLength);
+        buf.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n));
+        if (n < chunk.byteLength) this.unshift(chunk.subarray(n));
+        return n;
+      }
+      if (this.#finished && this.readableLength === 0) return 0;
+      if (this.destroyed) throw this.errored ?? prematureClose();
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.off("readable", done);
+          this.off("end", done);
+          this.off("close", done);
+          resolve();
+        };
+        this.on("readable", done);
+        this.on("end", done);
+        this.on("close", done);
+      });
+    }
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#direct?.body.destroy();
+    this.#direct = undefined;
     this.#detach();
     this.#first?.body.destroy();
     if (this.#onAbort) this.#opts.signal?.removeEventListener("abort", this.#onAbort);
@@ -122,6 +218,8 @@ export class RangeReadable extends Readable {
     if (this.destroyed) return;
     if (this.#pos >= this.#end) return this.#finish();
     this.#opening = true;
+    let opened!: () => void;
+    this.#openingDone = new Promise<void>((resolve) => (opened = resolve));
     const at = this.#pos;
     let res = this.#first;
     this.#first = undefined;
@@ -137,6 +235,7 @@ export class RangeReadable extends Readable {
       this.#failed(err, at);
     } finally {
       this.#opening = false;
+      opened();
     }
   }
 
@@ -170,6 +269,11 @@ export class RangeReadable extends Readable {
   }
 
   #attach(res: HttpResponse, skipBytes: number, at: number): void {
+    if (skipBytes === 0 && !this.#eventMode && isSocketBody(res.body)) {
+      // Left unread until the consumer says how: readInto fills its buffers, _read attaches events.
+      this.#direct = { body: res.body, res, at };
+      return;
+    }
     let skip = skipBytes;
     const body = res.body;
     const declared = Number(res.header("content-length") ?? Number.NaN);
@@ -229,6 +333,8 @@ export class RangeReadable extends Readable {
   }
 
   #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
     const verify = this.#opts.verify;
     if (verify && this.#digester) {
       if (this.#pos !== verify.size) {
@@ -249,6 +355,11 @@ export class RangeReadable extends Readable {
     }
     this.push(null);
   }
+}
+
+/** What a stream reports when it closed without ending or failing. */
+function prematureClose(): Error {
+  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
 }
 
 export interface HttpReadSeekerOptions extends TransferHooks {

@@ -28,7 +28,7 @@ import { errorRank, hostsFor, RepositoryEndpoint } from "./endpoint.ts";
 import { createAuthorizer } from "./auth/authorizer.ts";
 import { RegistryFetcher } from "./fetcher.ts";
 import { discard, HttpClient, type HttpResponse } from "./http-client.ts";
-import { DEFAULT_MAX_MANIFEST_BYTES, type AuthScope, type HostCapability, type RegistryResolverOptions } from "./options.ts";
+import { DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_SOCKET_READ_MIN_BYTES, type AuthScope, type HostCapability, type RegistryResolverOptions } from "./options.ts";
 import { RegistryPusher } from "./pusher.ts";
 import { readCapped } from "./read-body.ts";
 import { parseReference, type Reference } from "./reference.ts";
@@ -108,6 +108,7 @@ export class RegistryResolver implements Resolver {
       retry: options.retry,
       stallTimeoutMs: options.stallTimeoutMs,
       userAgent: options.userAgent,
+      socketReads: options.socketReadMinBytes !== Infinity,
     });
     this.#ctx = {
       http,
@@ -115,6 +116,7 @@ export class RegistryResolver implements Resolver {
       parallelRangeThreshold: options.parallelRangeThreshold ?? Number.POSITIVE_INFINITY,
       rangeChunkSize: options.rangeChunkSize ?? 16 * 1024 * 1024,
       parallelRanges: options.parallelRanges ?? 4,
+      socketReadMinBytes: options.socketReadMinBytes ?? DEFAULT_SOCKET_READ_MIN_BYTES,
       uploadChunkSize: options.uploadChunkSize,
       minUploadChunkSize: options.minUploadChunkSize ?? 5 * 1024 * 1024,
     };

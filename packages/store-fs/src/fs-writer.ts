@@ -202,6 +202,19 @@ export class FsWriter implements Writer {
     return this.#directFh !== undefined;
   }
 
+  /**
+   * Direct mode lends the free part of the aligned batch being filled: a source that reads into
+   * it and writes that prefix back saves the copy into the batch (issue 6). Other modes, and a
+   * writer with writes queued, lend nothing.
+   */
+  window(): Uint8Array | undefined {
+    if (!this.#direct || this.#offload !== undefined || this.#queued > 0 || this.#broken !== undefined || this.#closed) return undefined;
+    const staging = this.#staging;
+    if (staging === undefined) return undefined;
+    const at = this.#lead + this.#staged;
+    return at < staging.byteLength ? staging.subarray(at) : undefined;
+  }
+
   /** Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. */
   static async open(ctx: WriterContext, options: WriterOptions): Promise<FsWriter> {
     const { ref, signal } = options;
@@ -376,7 +389,7 @@ export class FsWriter implements Writer {
           this.#offset += n;
           this.#updatedAt = Date.now();
           this.#digester!.update(chunk);
-          this.#staging!.set(chunk, at);
+          if (!inPlace(chunk, this.#staging!, at)) this.#staging!.set(chunk, at);
           this.#staged += n;
           return RESOLVED;
         }
@@ -647,14 +660,14 @@ export class FsWriter implements Writer {
       const room = batch - at;
       if (rest.byteLength < room) {
         digester.update(rest);
-        staging.set(rest, at);
+        if (!inPlace(rest, staging, at)) staging.set(rest, at);
         this.#staged += rest.byteLength;
         return;
       }
       const fill = rest.subarray(0, room);
       rest = rest.subarray(room);
       digester.update(fill);
-      staging.set(fill, at);
+      if (!inPlace(fill, staging, at)) staging.set(fill, at);
       const base = this.#flushed - this.#lead;
       // The other batch may still be on its way to disk: it must land before this one is
       // issued (one write in flight) and before its buffer is filled again.
@@ -973,4 +986,7 @@ async function openDirectHandle(ctx: WriterContext, dir: string): Promise<FileHa
   }
 }
 
-
+/** True when `chunk` already sits at `at` in `buf`: it was read into the lent `window()`. */
+function inPlace(chunk: Uint8Array, buf: Uint8Array, at: number): boolean {
+  return chunk.buffer === buf.buffer && chunk.byteOffset === buf.byteOffset + at;
+}

@@ -1,8 +1,18 @@
 import type { Readable } from "node:stream";
 import type { ReaderAt } from "../content.ts";
 
-/** Bytes from some position; a Node `Readable` is one. `rangeIgnored` means "I started at 0". */
-export type ByteStream = AsyncIterable<Uint8Array> & { rangeIgnored?: boolean; destroy?(error?: Error): unknown };
+/**
+ * Bytes from some position; a Node `Readable` is one. `rangeIgnored` means "I started at 0".
+ * `readInto`, when present, fills a caller's buffer with the next bytes (resolving with the
+ * count, 0 at the end): `copyBlob` then reads straight into the writer's `window()`. A stream
+ * read this way reports failures by rejecting the read (and must not crash on an 'error' event
+ * nobody listens to).
+ */
+export type ByteStream = AsyncIterable<Uint8Array> & {
+  rangeIgnored?: boolean;
+  destroy?(error?: Error): unknown;
+  readInto?(buf: Uint8Array): Promise<number>;
+};
 
 /**
  * Opens the content at `offset`. When it cannot honour the offset it returns a stream starting

@@ -102,6 +102,9 @@ function discard(stream: ByteStream, count: number, signal: AbortSignal | undefi
   return out;
 }
 
+/** The buffer `pump` reads into when the writer lends none. */
+const OWN_WINDOW = 1024 * 1024;
+
 async function pump(
   stream: ByteStream,
   writer: Writer,
@@ -113,6 +116,24 @@ async function pump(
   const onAbort = (): void => void stream.destroy?.(abortError(signal as AbortSignal));
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
+    const readInto = stream.readInto;
+    if (typeof readInto === "function") {
+      // Lockstep: the source fills the writer's lent space (or, when it lends none, a buffer
+      // of ours the writer copies), one write per window instead of one per network chunk.
+      let own: Uint8Array | undefined;
+      for (;;) {
+        throwIfAborted(signal);
+        const lent = writer.window?.();
+        const win = lent !== undefined && lent.byteLength > 0 ? lent : (own ??= new Uint8Array(OWN_WINDOW));
+        const n = await readInto.call(stream, win);
+        if (n === 0) break;
+        await writer.write(n === win.byteLength ? win : win.subarray(0, n));
+        offset += n;
+        onProgress?.(offset);
+      }
+      throwIfAborted(signal);
+      return offset;
+    }
     for await (const chunk of stream) {
       throwIfAborted(signal);
       if (chunk.byteLength === 0) continue;

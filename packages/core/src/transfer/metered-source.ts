@@ -54,32 +54,54 @@ function meter(upstream: Readable | FetchStream, blob: BlobStatus, start: number
  */
 class MeteredReadable extends Readable {
   readonly #upstream: Readable;
+  /** Present when the upstream has it and nothing is dropped: counts what it fills. */
+  readInto?: (buf: Uint8Array) => Promise<number>;
+  #listen: (() => void) | undefined;
 
-  constructor(upstream: Readable, blob: BlobStatus, start: number, drop: number) {
+  constructor(upstream: Readable | FetchStream, blob: BlobStatus, start: number, drop: number) {
     super();
     this.#upstream = upstream;
     let pos = start;
     let toDrop = drop;
     const size = blob.desc.size;
-    // Paused before the data listener is added, so the listener does not switch it to flowing:
-    // `_read` resumes it when the consumer wants bytes.
-    upstream.pause();
-    upstream.on("data", (chunk: Buffer) => {
-      const moved = chunk.byteLength;
-      let out = chunk;
-      if (toDrop > 0) {
-        const cut = Math.min(toDrop, out.byteLength);
-        toDrop -= cut;
-        out = out.subarray(cut);
-      }
-      pos += out.byteLength;
-      blob.moved(pos, moved);
-      if (out.byteLength > 0 && !this.push(out)) upstream.pause();
-    });
-    upstream.once("end", () => {
-      if (pos === size) blob.committing();
-      this.push(null);
-    });
+    const into = (upstream as FetchStream).readInto;
+    if (typeof into === "function" && drop === 0) {
+      let listening = false;
+      this.readInto = async (buf) => {
+        if (!listening) {
+          // Failures reach a readInto consumer as rejections; an unheard 'error' event would crash.
+          listening = true;
+          this.on("error", () => {});
+        }
+        const n = await into.call(upstream, buf);
+        if (n > 0) {
+          pos += n;
+          blob.moved(pos, n);
+        } else if (pos === size) blob.committing();
+        return n;
+      };
+    }
+    // The data listener is added on the first `_read` (a consumer wants chunks): a consumer
+    // that uses `readInto` never switches the upstream to events, whose chunks would count twice.
+    this.#listen = () => {
+      upstream.pause();
+      upstream.on("data", (chunk: Buffer) => {
+        const moved = chunk.byteLength;
+        let out = chunk;
+        if (toDrop > 0) {
+          const cut = Math.min(toDrop, out.byteLength);
+          toDrop -= cut;
+          out = out.subarray(cut);
+        }
+        pos += out.byteLength;
+        blob.moved(pos, moved);
+        if (out.byteLength > 0 && !this.push(out)) upstream.pause();
+      });
+      upstream.once("end", () => {
+        if (pos === size) blob.committing();
+        this.push(null);
+      });
+    };
     // Errors of either side reach the consumer through this stream; destroying it stops the upstream.
     upstream.on("error", (err: Error) => this.destroy(err));
     upstream.once("close", () => {
@@ -88,6 +110,10 @@ class MeteredReadable extends Readable {
   }
 
   override _read(): void {
+    if (this.#listen !== undefined) {
+      this.#listen();
+      this.#listen = undefined;
+    }
     this.#upstream.resume();
   }
 
