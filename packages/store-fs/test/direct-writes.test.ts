@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { directIoSupported } from "@ferry/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseDigest, type Digest } from "@ferry/core";
 import { contentStoreSuite } from "@ferry/core/testsuite";
 import { hashWasmDigesters, ingestKey, openFsStore, type FsStoreOptions, type FsWriter } from "../src/index.ts";
@@ -195,6 +195,73 @@ describe("with the hash worker (hashWorkerMinBytes)", () => {
     const w = (await store.writer({ ref: "r", total: 4 * MiB - 1 })) as FsWriter;
     expect(w.direct).toBe(false);
     await w.close();
+  });
+});
+
+/** Calls of the spied `set` that copied at least one byte into one of `buffers`. */
+function copiesInto(set: { mock: { contexts: unknown[]; calls: unknown[][] } }, buffers: Set<ArrayBufferLike>): number {
+  return set.mock.contexts.filter((c, i) => buffers.has((c as Uint8Array).buffer) && ((set.mock.calls[i]?.[0] as ArrayLike<number>)?.length ?? 0) > 0).length;
+}
+
+describe("window(): the batch lent to a source (copy-free receive)", () => {
+  it("lends the free part of the batch; a prefix written back is stored without a copy, mixed with plain writes", async () => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+    const data = randomBytes(MiB + 4097);
+    const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
+    const set = vi.spyOn(Uint8Array.prototype, "set");
+    const lentBuffers = new Set<ArrayBufferLike>();
+    let pos = 0;
+    let s = 11;
+    let lent = 0;
+    try {
+      while (pos < data.length) {
+        s = (s * 1103515245 + 12345) % 2 ** 31;
+        const r = s >>> 8; // the LCG's low bits cycle too fast to choose with
+        const win = w.window();
+        if (!direct) expect(win).toBeUndefined();
+        if (win === undefined || r % 4 === 0) {
+          const n = Math.min(data.length - pos, 1 + (r % 30_000));
+          await w.write(data.subarray(pos, pos + n));
+          pos += n;
+          continue;
+        }
+        expect(win.byteLength).toBeGreaterThan(0);
+        lentBuffers.add(win.buffer);
+        // Fill a prefix of the window as a socket read would, then hand that prefix back.
+        const n = Math.min(win.byteLength, data.length - pos, r % 3 === 0 ? win.byteLength : 1 + (r % 50_000));
+        data.copy(Buffer.from(win.buffer, win.byteOffset, n), 0, pos, pos + n);
+        const copiesBefore = copiesInto(set, lentBuffers);
+        await w.write(win.subarray(0, n));
+        // No TypedArray.set into a batch for these bytes: they were already in place.
+        expect(copiesInto(set, lentBuffers)).toBe(copiesBefore);
+        // The next window starts where this one was filled (same batch) or is a fresh batch.
+        const next = w.window();
+        if (n < win.byteLength && next !== undefined) expect(next.byteOffset).toBe(win.byteOffset + n);
+        pos += n;
+        lent += n;
+      }
+    } finally {
+      set.mockRestore();
+    }
+    if (direct) expect(lent).toBeGreaterThan(data.length / 2);
+    expect(w.digest()).toBe(sha256(data));
+    await w.commit(data.length, sha256(data));
+    expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
+  });
+
+  it("lends nothing through the page cache, with writes queued, or after close", async () => {
+    const paged = await openFsStore(dir.path, opts({ directWriteMinBytes: Infinity }));
+    const p = (await paged.writer({ ref: "paged", total: MiB })) as FsWriter;
+    expect(p.window()).toBeUndefined();
+    await p.close();
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+    const w = (await store.writer({ ref: "r", total: MiB })) as FsWriter;
+    const pending = w.write(randomBytes(200 * KiB)); // fills past the batch: a write in flight
+    expect(w.window()).toBeUndefined();
+    await pending;
+    if (direct) expect(w.window()).toBeDefined();
+    await w.close();
+    expect(w.window()).toBeUndefined();
   });
 });
 

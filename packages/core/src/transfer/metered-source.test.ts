@@ -72,4 +72,35 @@ describe("metered sources", () => {
     const s = await memorySource(bytes, reporter.blob(desc, "download")).open(5);
     expect(await collect(s)).toEqual(bytes.subarray(5));
   });
+
+  it("pass readInto through when the upstream has it, counting each fill, and never emit chunks too", async () => {
+    let served = 0;
+    const upstream = Object.assign(new Readable({ read() { this.push(bytes); this.push(null); } }), {
+      async readInto(buf: Uint8Array): Promise<number> {
+        const n = Math.min(buf.byteLength, bytes.byteLength - served);
+        buf.set(bytes.subarray(served, served + n));
+        served += n;
+        return n;
+      },
+    });
+    const { source, events, blob } = setup(() => upstream);
+    const s = (await source.open(0)) as FetchStream;
+    expect(typeof s.readInto).toBe("function");
+    const buf = new Uint8Array(8);
+    const got: number[] = [];
+    for (let n = await s.readInto!(buf); n > 0; n = await s.readInto!(buf)) got.push(n);
+    expect(got).toEqual([8, 8, 4]);
+    expect(blob.transferred).toBe(bytes.byteLength);
+    expect(events.map((e) => e.type)).toContain("committing");
+    // The upstream's Readable side was never switched on (its chunks would count twice).
+    expect(upstream.readableFlowing).not.toBe(true);
+  });
+
+  it("offer no readInto when leading bytes must be dropped (a range was ignored)", async () => {
+    const upstream = Object.assign(Readable.from([bytes]), { rangeIgnored: true, readInto: async () => 0 });
+    const { source } = setup(() => upstream);
+    const s = (await source.open(5)) as FetchStream;
+    expect(s.readInto).toBeUndefined();
+    expect(await collect(s)).toEqual(bytes.subarray(5));
+  });
 });
