@@ -5,13 +5,15 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it, vi } from "vitest";
 import {
   active,
   copy,
   createRegistryResolver,
   describeWithRegistry,
   type Descriptor,
+  directIoSupported,
+  FsWriter,
   digestOf,
   makeImage,
   MediaTypes,
@@ -175,6 +177,42 @@ describeWithRegistry(
       if (partial > 0) expect((await events2).some((e: StatusEvent) => e.type === "resumed")).toBe(true);
       expect((await present(store, blobs)).size).toBe(blobs.length);
       expect(await active(store)).toEqual([]);
+    });
+
+    it("socket reads into store-fs's lent batches: layers arrive whole, and an interrupted pull resumes exactly", async () => {
+      const img = await makeImage(ctx.registry.host, "socket:1", { layers: 2, layerSize: 5 * MiB });
+      const blobs = [img.root, ...img.configs, ...img.layers];
+      const total = blobs.reduce((n, d) => n + d.size, 0);
+      const viaSocket = createRegistryResolver({ socketReadMinBytes: MiB });
+      const dir = await tempDir();
+      const store = await openFsStore(dir, { directWriteMinBytes: MiB });
+      const window = vi.spyOn(FsWriter.prototype, "window");
+      try {
+        const ac = new AbortController();
+        const op = pull(img.reference, { resolver: viaSocket, store, name: "socket", signal: ac.signal, concurrency: 1, throttleMs: 0 });
+        op.events.on("progress", (p) => {
+          if (p.bytesDone >= total / 2) ac.abort();
+        });
+        await expect(op.done).rejects.toMatchObject({ code: "Aborted" });
+        const committed = await present(store, blobs);
+        const partial = (await active(store)).reduce((n, s) => n + s.offset, 0);
+        const kept = blobs.filter((d) => committed.has(d.digest)).reduce((n, d) => n + d.size, 0) + partial;
+        expect(kept).toBeLessThan(total);
+
+        const r = await pull(img.reference, { resolver: viaSocket, store, name: "socket" }).done;
+        expect(r.totals.bytesTransferred).toBe(total - kept);
+        expect((await present(store, blobs)).size).toBe(blobs.length);
+        expect(await active(store)).toEqual([]);
+        // The layers were read into the writers' own batches (when the filesystem takes O_DIRECT).
+        const lent = window.mock.results.filter((x) => x.type === "return" && x.value !== undefined).length;
+        if (directIoSupported(dir)) expect(lent).toBeGreaterThanOrEqual(5);
+        else expect(lent).toBe(0);
+        const out = JSON.parse(await skopeo(["inspect", `oci:${dir}:socket`])) as { Layers: string[] };
+        expect(out.Layers).toEqual(img.layers.map((l) => l.digest));
+      } finally {
+        window.mockRestore();
+        await viaSocket.close();
+      }
     });
 
     it("pulls and pushes back a Docker manifest list with concurrency 1", async () => {
