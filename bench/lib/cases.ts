@@ -103,6 +103,9 @@ const skopeoCopy = (src: string, dst: string): string[] => [
 /** Run the ferry worker; its last stdout line carries the operation's own elapsed time. */
 async function runFerry(ctx: BenchContext, args: string[]): Promise<Measured> {
   const m = await measure([...ctx.worker, ...args], ctx.scratch);
+  // BENCH_MEM=1: the worker's memoryUsage() peaks, shown with the run.
+  const peaks = /memory peaks \(MB\):.*/.exec(m.stderr)?.[0];
+  if (peaks) process.stdout.write(`      ${peaks}\n`);
   const last = m.stdout.trim().split("\n").at(-1) ?? "";
   try {
     const elapsedMs = (JSON.parse(last) as { totals?: { elapsedMs?: number } }).totals?.elapsedMs;

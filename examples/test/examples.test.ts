@@ -18,6 +18,7 @@ import { seedImage, startLocalRegistry, type LocalRegistry, type SeededImage } f
 import { pullWithProgress } from "../pull-progress.ts";
 import { DefaultArtifactType, pushDirectory } from "../push-artifact.ts";
 import { summarisePull } from "../status-rxjs.ts";
+import { scanLayers } from "../read-into.ts";
 import { runExample } from "./run-example.ts";
 
 let reg: LocalRegistry;
@@ -41,6 +42,7 @@ describe("as processes, with no arguments", () => {
     ["copy-registries.ts", /^again: 0 bytes moved, \d+ already there$/m],
     ["custom-ingester.ts", /^archived .* into image\.tar: 6 entries, \d+ bytes counted$/m],
     ["status-rxjs.ts", /^layer +6 blobs +\d+ bytes$/m],
+    ["read-into.ts", /^sha256:[0-9a-f]{64} \d+ bytes in 1[23] reads into one 1024 KiB buffer, verified$/m],
   ])("%s", async (file, expected) => {
     const cwd = join(tmp, `run-${file}`);
     await mkdir(cwd);
@@ -157,5 +159,18 @@ describe("status-rxjs", () => {
     expect(s.moved).toBeGreaterThanOrEqual(4);
     expect(s.percentages.length).toBeGreaterThan(0);
     expect(s.percentages.at(-1)).toBe(100);
+  });
+});
+
+describe("read-into", () => {
+  it("reads every layer through one buffer; the hashes match the digests", async () => {
+    const scans = await scanLayers(img.reference, 64 * 1024);
+    const manifestLayers = img.built.layers.slice(0, 2);
+    expect(scans.map((s) => s.digest)).toEqual(manifestLayers.map((d) => d.digest));
+    for (const s of scans) {
+      expect(s.sha256).toBe(s.digest);
+      expect(s.reads).toBeGreaterThanOrEqual(Math.ceil(s.size / (64 * 1024)));
+    }
+    await expect(scanLayers(img.reference, 0)).rejects.toMatchObject({ code: "InvalidArgument" });
   });
 });

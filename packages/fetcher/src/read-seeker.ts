@@ -125,6 +125,8 @@ export class RangeReadable extends Readable {
       this.on("error", () => {});
     }
     for (;;) {
+      // Ended (and then auto-destroyed) after the last chunk was copied out: the end, not a failure.
+      if (this.readableEnded) return 0;
       if (this.destroyed) throw this.errored ?? prematureClose();
       if (this.#pos >= this.#end && this.readableLength === 0) {
         if (!this.#finished) this.#finish();
@@ -176,7 +178,7 @@ export class RangeReadable extends Readable {
         if (n < chunk.byteLength) this.unshift(chunk.subarray(n));
         return n;
       }
-      if (this.#finished && this.readableLength === 0) return 0;
+      if (this.readableEnded || (this.#finished && this.readableLength === 0)) return 0;
       if (this.destroyed) throw this.errored ?? prematureClose();
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -219,6 +219,28 @@ describe("RegistryFetcher with socket reads", () => {
     }
   });
 
+  it("readInto over an undici body copies chunks and ends with 0, even once the stream has closed itself", async () => {
+    const small = data.subarray(0, 100_000);
+    const smallDesc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(small), size: small.byteLength };
+    const reg = await stub(rangeHandler(small));
+    const r = createRegistryResolver();
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const s = await f.fetch(smallDesc);
+      const buf = Buffer.alloc(30_000);
+      const parts: Buffer[] = [];
+      for (let n = await s.readInto!(buf); n > 0; n = await s.readInto!(buf)) {
+        parts.push(Buffer.from(buf.subarray(0, n)));
+        // Let the stream emit 'end' and auto-destroy between reads.
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      expect(Buffer.concat(parts).equals(small)).toBe(true);
+      expect(await s.readInto!(buf)).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("a chunked answer is asked again through undici and still arrives whole", async () => {
     const reg = await stub((_req, res) => {
       res.writeHead(200);
