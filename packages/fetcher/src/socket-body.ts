@@ -80,6 +80,8 @@ export class SocketBody extends Readable {
   /** Body bytes read into scratch buffers, not yet handed out. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  /** Where reads land when no lent buffer has room (see #nextBuffer). */
+  #scratch: Buffer | undefined;
   /** Body bytes still to come from the socket. */
   #remaining = 0;
   #declared = 0;
@@ -200,12 +202,17 @@ export class SocketBody extends Readable {
       const room = Math.min(t.byteLength - this.#filled, this.#remaining);
       if (room > 0) return t.subarray(this.#filled, this.#filled + room);
     }
-    return Buffer.allocUnsafe(SCRATCH_BYTES);
+    // One scratch buffer per body, reused unless bytes in it were kept (the head, pending
+    // bytes): a fresh one per pause would be 32 MB of garbage per GiB.
+    return (this.#scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
   }
 
   /** One socket read of `n` bytes into `buf` (a lent buffer or a scratch one). Returns false to pause. */
   #onRead(n: number, buf: Uint8Array): boolean {
-    if (this.#onHead !== undefined) return this.#onHeadBytes(Buffer.from(buf.buffer, buf.byteOffset, n));
+    if (this.#onHead !== undefined) {
+      this.#scratch = undefined; // kept in #headParts
+      return this.#onHeadBytes(Buffer.from(buf.buffer, buf.byteOffset, n));
+    }
     const take = Math.min(n, this.#remaining);
     this.#remaining -= take;
     const t = this.#target;
@@ -222,6 +229,7 @@ export class SocketBody extends Readable {
       if (data.byteLength > 0) {
         this.#pending.push(data);
         this.#pendingBytes += data.byteLength;
+        if (buf.buffer === this.#scratch?.buffer) this.#scratch = undefined;
       }
     }
     if (t === undefined) return false;
