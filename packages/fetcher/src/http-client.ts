@@ -6,7 +6,8 @@
  */
 import type { Readable } from "node:stream";
 import pLimit, { type LimitFunction } from "p-limit";
-import { Agent, request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { Agent, request } from "./undici-lite.ts";
 import {
   abortError,
   FerryError,

@@ -13,7 +13,8 @@
  * - Errors never carry tokens, passwords or `Authorization` values: server text is passed through
  *   {@link redact} and clipped.
  */
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { request } from "../undici-lite.ts";
 import {
   DeniedError,
   FerryError,
