@@ -105,35 +105,50 @@ describe("copyBlob with a readInto source", () => {
     expect((await store.info(digest)).size).toBe(data.length);
   });
 
-  it("reads into a buffer of its own when the writer lends none, resuming at the ingest's offset", async () => {
+  it("gives a writer that lends nothing the stream's own chunks (no buffer of ours, no extra copy), resuming at the ingest's offset", async () => {
     const store = createMemoryStore();
     const first = await store.writer({ ref: "r", total: data.length, expected: digest });
     await first.write(data.subarray(0, 100_000));
     await first.close();
     const fills: number[] = [];
-    const writes: Uint8Array[] = [];
-    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), undefined, writes);
     const opened: number[] = [];
-    await copyBlob(w, (offset) => (opened.push(offset), intoSource(offset, { fills })), { size: data.length, expected: digest });
+    const w = await store.writer({ ref: "r", total: data.length, expected: digest });
+    await copyBlob(w, (offset) => (opened.push(offset), Object.assign(Readable.from([data.subarray(offset)]), { readInto: intoSource(offset, { fills }).readInto })), { size: data.length, expected: digest });
     expect(opened).toEqual([100_000]);
-    expect(fills).toEqual([200_000, 0]);
+    expect(fills).toEqual([]);
+    expect((await store.info(digest)).size).toBe(data.length);
+  });
+
+  it("when a lending writer lends nothing for a moment, reads into a buffer of its own sized to what is left", async () => {
+    const store = createMemoryStore();
+    const window = new Uint8Array(64 * 1024);
+    const writes: Uint8Array[] = [];
+    const inner = await store.writer({ ref: "r", total: data.length, expected: digest });
+    let calls = 0;
+    const w = { ...lending(inner, window, writes), window: () => (calls++ % 2 === 0 ? window : undefined) };
+    expect(await copyBlob(w, () => intoSource(), { size: data.length, expected: digest })).toBe("written");
+    const own = writes.filter((c) => c.buffer !== window.buffer);
+    expect(own.length).toBeGreaterThan(0);
+    // Sized to the blob's remaining bytes at most: never a 1 MiB buffer for a small blob.
+    for (const c of own) expect(c.buffer.byteLength).toBeLessThanOrEqual(data.length);
     expect((await store.info(digest)).size).toBe(data.length);
   });
 
   it("a failing read fails the copy, closes the writer and keeps the ingest for a resume", async () => {
     const store = createMemoryStore();
-    const w = await store.writer({ ref: "r", total: data.length, expected: digest });
+    const window = new Uint8Array(32 * 1024);
+    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
     await expect(copyBlob(w, () => intoSource(0, { failAt: 150_000 }), { size: data.length, expected: digest })).rejects.toMatchObject({ code: "Network" });
     await expect(store.info(digest)).rejects.toSatisfy(isNotFound);
     expect((await store.status("r")).offset).toBe(150_000);
-    const again = await store.writer({ ref: "r", total: data.length, expected: digest });
+    const again = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
     expect(await copyBlob(again, (o) => intoSource(o), { size: data.length, expected: digest })).toBe("written");
   });
 
   it("an abort stops the loop with Aborted", async () => {
     const store = createMemoryStore();
     const ac = new AbortController();
-    const w = await store.writer({ ref: "r", total: data.length, expected: digest });
+    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), new Uint8Array(32 * 1024), []);
     const run = copyBlob(w, () => intoSource(), { size: data.length, signal: ac.signal, onProgress: (o) => o > 0 && ac.abort() });
     await expect(run).rejects.toMatchObject({ code: "Aborted" });
   });

@@ -44,7 +44,7 @@ export async function copyBlob(writer: Writer, source: BlobSource, options: Copy
         offset = 0;
       }
       try {
-        offset = await pump(stream, writer, offset, signal, onProgress);
+        offset = await pump(stream, writer, offset, size !== undefined && size > 0 ? size : undefined, signal, onProgress);
       } finally {
         stream.destroy?.();
       }
@@ -102,13 +102,14 @@ function discard(stream: ByteStream, count: number, signal: AbortSignal | undefi
   return out;
 }
 
-/** The buffer `pump` reads into when the writer lends none. */
+/** The buffer `pump` reads into when a lending writer lends nothing for a moment. */
 const OWN_WINDOW = 1024 * 1024;
 
 async function pump(
   stream: ByteStream,
   writer: Writer,
   offset: number,
+  size: number | undefined,
   signal: AbortSignal | undefined,
   onProgress: ((offset: number) => void) | undefined,
 ): Promise<number> {
@@ -117,14 +118,16 @@ async function pump(
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const readInto = stream.readInto;
-    if (typeof readInto === "function") {
-      // Lockstep: the source fills the writer's lent space (or, when it lends none, a buffer
-      // of ours the writer copies), one write per window instead of one per network chunk.
+    // Lockstep when the writer lends its memory: the source fills the lent space, one write per
+    // fill instead of one per network chunk. A writer that lends nothing gets the stream's own
+    // chunks (reading them into a buffer of ours would add a copy).
+    if (typeof readInto === "function" && (writer.window?.()?.byteLength ?? 0) > 0) {
       let own: Uint8Array | undefined;
       for (;;) {
         throwIfAborted(signal);
         const lent = writer.window?.();
-        const win = lent !== undefined && lent.byteLength > 0 ? lent : (own ??= new Uint8Array(OWN_WINDOW));
+        // The writer may lend nothing for a moment (writes queued): then a buffer of ours.
+        const win = lent !== undefined && lent.byteLength > 0 ? lent : (own ??= new Uint8Array(Math.min(OWN_WINDOW, Math.max(1, (size ?? Infinity) - offset))));
         const n = await readInto.call(stream, win);
         if (n === 0) break;
         await writer.write(n === win.byteLength ? win : win.subarray(0, n));
