@@ -35,6 +35,29 @@ async function remoteDigest(ref: string): Promise<string> {
   return `sha256:${createHash("sha256").update(raw).digest("hex")}`;
 }
 
+/**
+ * Pull `ref` one blob at a time and abort it once half the bytes are done; returns what
+ * survived in `store`: committed blobs plus the partial ingests' bytes (`kept`), and the latter alone.
+ */
+async function pullAbortedAtHalf(
+  ref: string,
+  resolver: ReturnType<typeof createRegistryResolver>,
+  store: Awaited<ReturnType<typeof openFsStore>>,
+  name: string,
+  blobs: Descriptor[],
+): Promise<{ kept: number; partial: number }> {
+  const total = blobs.reduce((n, d) => n + d.size, 0);
+  const ac = new AbortController();
+  const op = pull(ref, { resolver, store, name, signal: ac.signal, concurrency: 1, throttleMs: 0 });
+  op.events.on("progress", (p) => {
+    if (p.bytesDone >= total / 2) ac.abort();
+  });
+  await expect(op.done).rejects.toMatchObject({ code: "Aborted" });
+  const committed = await present(store, blobs);
+  const partial = (await active(store)).reduce((n, s) => n + s.offset, 0);
+  return { kept: blobs.filter((d) => committed.has(d.digest)).reduce((n, d) => n + d.size, 0) + partial, partial };
+}
+
 describeWithRegistry(
   "pull / push / copy against docker-registry",
   (ctx) => {
@@ -155,17 +178,7 @@ describeWithRegistry(
       const total = blobs.reduce((n, d) => n + d.size, 0);
       const dir = await tempDir();
       const store = await openFsStore(dir);
-      const ac = new AbortController();
-      const op = pull(img.reference, { resolver, store, name: "big", signal: ac.signal, concurrency: 1, throttleMs: 0 });
-      op.events.on("progress", (p) => {
-        if (p.bytesDone >= total / 2) ac.abort();
-      });
-      await expect(op.done).rejects.toMatchObject({ code: "Aborted" });
-
-      // What survived: committed blobs and the partial ingests' bytes.
-      const committed = await present(store, blobs);
-      const partial = (await active(store)).reduce((n, s) => n + s.offset, 0);
-      const kept = blobs.filter((d) => committed.has(d.digest)).reduce((n, d) => n + d.size, 0) + partial;
+      const { kept, partial } = await pullAbortedAtHalf(img.reference, resolver, store, "big", blobs);
       expect(kept).toBeGreaterThan(total * 0.3);
       expect(kept).toBeLessThan(total);
 
@@ -188,15 +201,7 @@ describeWithRegistry(
       const store = await openFsStore(dir, { directWriteMinBytes: MiB });
       const window = vi.spyOn(FsWriter.prototype, "window");
       try {
-        const ac = new AbortController();
-        const op = pull(img.reference, { resolver: viaSocket, store, name: "socket", signal: ac.signal, concurrency: 1, throttleMs: 0 });
-        op.events.on("progress", (p) => {
-          if (p.bytesDone >= total / 2) ac.abort();
-        });
-        await expect(op.done).rejects.toMatchObject({ code: "Aborted" });
-        const committed = await present(store, blobs);
-        const partial = (await active(store)).reduce((n, s) => n + s.offset, 0);
-        const kept = blobs.filter((d) => committed.has(d.digest)).reduce((n, d) => n + d.size, 0) + partial;
+        const { kept } = await pullAbortedAtHalf(img.reference, viaSocket, store, "socket", blobs);
         expect(kept).toBeLessThan(total);
 
         const r = await pull(img.reference, { resolver: viaSocket, store, name: "socket" }).done;
