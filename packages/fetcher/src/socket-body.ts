@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
-import { abortError, NetworkError } from "@ferry/core";
+import { abortError, InvalidArgumentError, NetworkError } from "@ferry/core";
 import { redactUrl } from "./registry-error.ts";
 
 export interface SocketGetRequest {
@@ -106,7 +106,13 @@ export class SocketBody extends Readable {
     const url = req.url;
     const headers: Record<string, string> = { ...req.headers, host: url.host, connection: "close" };
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`];
-    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    for (const [k, v] of Object.entries(headers)) {
+      // Written to the wire as they are: a CR or LF would end the header (request splitting).
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
+        throw new InvalidArgumentError(`invalid HTTP header ${JSON.stringify(k)}: ${JSON.stringify(v.slice(0, 40))}`);
+      }
+      lines.push(`${k}: ${v}`);
+    }
     const request = `${lines.join("\r\n")}\r\n\r\n`;
     this.#socket = connect({
       host: url.hostname.replace(/^\[(.*)\]$/, "$1"),

@@ -136,6 +136,14 @@ describe("socketGet", () => {
     await expect(pending).rejects.toMatchObject({ code: "Aborted" });
   });
 
+  it("refuses a header name or value that would split the request", async () => {
+    const reg = await stub(rangeHandler(data));
+    const url = new URL(`${reg.origin}/v2/r/blobs/${desc.digest}`);
+    await expect(socketGet({ url, headers: { "user-agent": "a\r\nx-injected: 1" }, stallTimeoutMs: 1000 })).rejects.toMatchObject({ code: "InvalidArgument" });
+    await expect(socketGet({ url, headers: { "bad name": "v" }, stallTimeoutMs: 1000 })).rejects.toThrow(/invalid HTTP header/);
+    expect(reg.seen).toEqual([]);
+  });
+
   it("refuses a head larger than 64 KiB", async () => {
     const reg = await stub((_req, res) => {
       res.socket?.end(`HTTP/1.1 200 OK\r\nx-pad: ${"a".repeat(70 * 1024)}\r\ncontent-length: 1\r\n\r\nz`);
