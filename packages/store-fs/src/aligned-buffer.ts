@@ -29,3 +29,8 @@ export function alignedBuffer(size: number, shared = false): Buffer {
 export function alignUp(n: number): number {
   return Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
 }
+
+/** True when `chunk` already sits at `at` in `buf`: it was read into a lent `window()`. */
+export function inPlace(chunk: Uint8Array, buf: Uint8Array, at: number): boolean {
+  return chunk.buffer === buf.buffer && chunk.byteOffset === buf.byteOffset + at;
+}

@@ -32,7 +32,7 @@ import {
 } from "@ferry/core";
 import type { BlobMetaStore } from "./blob-meta.ts";
 import { validateLabels } from "./blob-meta.ts";
-import { DIRECT_ALIGN } from "./aligned-buffer.ts";
+import { DIRECT_ALIGN, inPlace } from "./aligned-buffer.ts";
 import { writeAll, writePreferDirect } from "./direct-write.ts";
 import { newDigester, restoreDigester } from "./digesters.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
@@ -203,12 +203,14 @@ export class FsWriter implements Writer {
   }
 
   /**
-   * Direct mode lends the free part of the aligned batch being filled: a source that reads into
-   * it and writes that prefix back saves the copy into the batch (issue 6). Other modes, and a
-   * writer with writes queued, lend nothing.
+   * Direct mode lends the free part of the aligned batch being filled, the hash worker's ingests
+   * their shared batch: a source that reads into it and writes that prefix back saves the copy
+   * into the batch (issue 6). Page-cache mode, and a writer with writes queued, lend nothing.
    */
   window(): Uint8Array | undefined {
-    if (!this.#direct || this.#offload !== undefined || this.#queued > 0 || this.#broken !== undefined || this.#closed) return undefined;
+    if (this.#queued > 0 || this.#broken !== undefined || this.#closed) return undefined;
+    if (this.#offload !== undefined) return this.#offload.window();
+    if (!this.#direct) return undefined;
     const staging = this.#staging;
     if (staging === undefined) return undefined;
     const at = this.#lead + this.#staged;
@@ -984,9 +986,4 @@ async function openDirectHandle(ctx: WriterContext, dir: string): Promise<FileHa
     if (errno(err) === "EINVAL") ctx.direct.supported = false;
     return undefined;
   }
-}
-
-/** True when `chunk` already sits at `at` in `buf`: it was read into the lent `window()`. */
-function inPlace(chunk: Uint8Array, buf: Uint8Array, at: number): boolean {
-  return chunk.buffer === buf.buffer && chunk.byteOffset === buf.byteOffset + at;
 }

@@ -12,7 +12,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "@ferry/core";
-import { DIRECT_ALIGN, alignUp, alignedBuffer } from "./aligned-buffer.ts";
+import { DIRECT_ALIGN, alignUp, alignedBuffer, inPlace } from "./aligned-buffer.ts";
 import { writePreferDirect } from "./direct-write.ts";
 import type { HashWorkerPool, PoolIngest } from "./hash-worker-pool.ts";
 
@@ -90,7 +90,8 @@ export class OffloadedIngest {
     while (at < chunk.byteLength) {
       const batch = (this.#batch ??= this.#free.pop() ?? this.#newBatch());
       const n = Math.min(chunk.byteLength - at, batch.byteLength - this.#staged);
-      batch.set(n === chunk.byteLength ? chunk : chunk.subarray(at, at + n), this.#staged);
+      const part = n === chunk.byteLength ? chunk : chunk.subarray(at, at + n);
+      if (!inPlace(part, batch, this.#staged)) batch.set(part, this.#staged);
       this.#staged += n;
       at += n;
       if (this.#staged === batch.byteLength) await this.#post();
@@ -107,9 +108,19 @@ export class OffloadedIngest {
     if (batch === undefined) return false;
     this.#batch = batch;
     if (this.#staged + chunk.byteLength >= batch.byteLength) return false;
-    batch.set(chunk, this.#staged);
+    if (!inPlace(chunk, batch, this.#staged)) batch.set(chunk, this.#staged);
     this.#staged += chunk.byteLength;
     return true;
+  }
+
+  /**
+   * The free part of the batch being filled, lent (`Writer.window`): bytes read into it and
+   * written back are not copied. Undefined once a batch failed.
+   */
+  window(): Uint8Array | undefined {
+    if (this.#failure !== undefined) return undefined;
+    const batch = (this.#batch ??= this.#free.pop() ?? this.#newBatch());
+    return this.#staged < batch.byteLength ? batch.subarray(this.#staged) : undefined;
   }
 
   /** Post the staged bytes and wait until every batch is hashed and written. */

@@ -204,8 +204,12 @@ function copiesInto(set: { mock: { contexts: unknown[]; calls: unknown[][] } }, 
 }
 
 describe("window(): the batch lent to a source (copy-free receive)", () => {
-  it("lends the free part of the batch; a prefix written back is stored without a copy, mixed with plain writes", async () => {
-    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB }));
+  it.each([
+    ["hashed on this thread (lent when writing directly)", {}, false],
+    ["hashed on the hash worker (its shared batch, always lent)", { hashWorkerMinBytes: 1 }, true],
+  ])("%s: lends the free part of the batch; a prefix written back is stored without a copy, mixed with plain writes", async (_, extra, alwaysLent) => {
+    const store = await openFsStore(dir.path, opts({ writeBatchBytes: 64 * KiB, ...extra }));
+    const lends = direct || alwaysLent;
     const data = randomBytes(MiB + 4097);
     const w = (await store.writer({ ref: "r", total: data.length })) as FsWriter;
     const set = vi.spyOn(Uint8Array.prototype, "set");
@@ -218,7 +222,7 @@ describe("window(): the batch lent to a source (copy-free receive)", () => {
         s = (s * 1103515245 + 12345) % 2 ** 31;
         const r = s >>> 8; // the LCG's low bits cycle too fast to choose with
         const win = w.window();
-        if (!direct) expect(win).toBeUndefined();
+        if (!lends) expect(win).toBeUndefined();
         if (win === undefined || r % 4 === 0) {
           const n = Math.min(data.length - pos, 1 + (r % 30_000));
           await w.write(data.subarray(pos, pos + n));
@@ -243,13 +247,13 @@ describe("window(): the batch lent to a source (copy-free receive)", () => {
     } finally {
       set.mockRestore();
     }
-    if (direct) expect(lent).toBeGreaterThan(data.length / 2);
+    if (lends) expect(lent).toBeGreaterThan(data.length / 2);
     expect(w.digest()).toBe(sha256(data));
     await w.commit(data.length, sha256(data));
     expect(Buffer.compare(await readFile(blobFile(store, sha256(data))), data)).toBe(0);
   });
 
-  it("lends nothing through the page cache, with writes queued, or after close", async () => {
+  it("lends nothing through the page cache (main-thread hash), with writes queued, or after close", async () => {
     const paged = await openFsStore(dir.path, opts({ directWriteMinBytes: Infinity }));
     const p = (await paged.writer({ ref: "paged", total: MiB })) as FsWriter;
     expect(p.window()).toBeUndefined();
