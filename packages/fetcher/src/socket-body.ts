@@ -267,10 +267,17 @@ export class SocketBody extends Readable {
       return false;
     }
     if (end < 0) return true;
+    const head = parseHead(all.subarray(0, end).toString("latin1"));
+    if (head !== undefined && head.status >= 100 && head.status < 200 && head.status !== 101) {
+      // An informational answer (103 Early Hints, a stray 100): the real one follows.
+      this.#headParts = [];
+      this.#headBytes = 0;
+      const rest = all.subarray(end + 4);
+      return rest.byteLength > 0 ? this.#onHeadBytes(Buffer.from(rest)) : true;
+    }
     const onHead = this.#onHead as (head: Head | undefined | Error) => void;
     this.#onHead = undefined;
     this.#headParts = [];
-    const head = parseHead(all.subarray(0, end).toString("latin1"));
     const length = head?.headers.get("content-length");
     const lengthOk = length?.length === 1 && /^\d+$/.test(length[0] as string);
     const coded = head?.headers.has("transfer-encoding") === true;

@@ -144,6 +144,23 @@ describe("socketGet", () => {
     expect(reg.seen).toEqual([]);
   });
 
+  it("skips informational answers (103 Early Hints) before the real head", async () => {
+    const small = data.subarray(0, 5000);
+    const reg = await stub((_req, res) => {
+      res.socket?.end(
+        Buffer.concat([
+          Buffer.from("HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n"),
+          small,
+        ]),
+      );
+    });
+    const res = (await get(reg.origin)) as SocketResponse;
+    expect(res.status).toBe(200);
+    const buf = Buffer.alloc(8000);
+    expect(await res.body.readInto(buf)).toBe(5000);
+    expect(buf.subarray(0, 5000).equals(small)).toBe(true);
+  });
+
   it("refuses a head larger than 64 KiB", async () => {
     const reg = await stub((_req, res) => {
       res.socket?.end(`HTTP/1.1 200 OK\r\nx-pad: ${"a".repeat(70 * 1024)}\r\ncontent-length: 1\r\n\r\nz`);
