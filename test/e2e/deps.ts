@@ -6,4 +6,4 @@ export { FsStore, openFsStore } from "../../packages/store-fs/src/index.ts";
 // The class itself (the package exports only its type): tests spy on its prototype.
 export { FsWriter } from "../../packages/store-fs/src/fs-writer.ts";
 export { createRegistryResolver } from "../../packages/fetcher/src/index.ts";
-export { describeWithRegistry, directIoSupported, makeImage, skopeo, startFaultProxy } from "../../packages/testkit/src/index.ts";
+export { describeWithRegistry, directIoSupported, makeImage, skopeo, startDockerRegistry, startFaultProxy } from "../../packages/testkit/src/index.ts";

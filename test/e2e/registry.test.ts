@@ -22,6 +22,7 @@ import {
   pull,
   push,
   skopeo,
+  startDockerRegistry,
   type StatusEvent,
 } from "./deps.ts";
 import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
@@ -192,7 +193,7 @@ describeWithRegistry(
       expect(await active(store)).toEqual([]);
     });
 
-    it("socket reads into store-fs's lent batches: layers arrive whole, and an interrupted pull resumes exactly", async () => {
+    it("socket reads into store-fs's lent batches: layers arrive whole, an interrupted pull resumes exactly, a copy streams them on", async () => {
       const img = await makeImage(ctx.registry.host, "socket:1", { layers: 2, layerSize: 5 * MiB });
       const blobs = [img.root, ...img.configs, ...img.layers];
       const total = blobs.reduce((n, d) => n + d.size, 0);
@@ -214,6 +215,21 @@ describeWithRegistry(
         else expect(lent).toBe(0);
         const out = JSON.parse(await skopeo(["inspect", `oci:${dir}:socket`])) as { Layers: string[] };
         expect(out.Layers).toEqual(img.layers.map((l) => l.digest));
+
+        // Registry to another registry (no mount possible): the socket-read bodies stream on
+        // into the uploads.
+        const second = await startDockerRegistry();
+        try {
+          const dest = `${second.host}/socket-copy:1`;
+          const copied = await copy(img.reference, dest, { from: viaSocket, to: viaSocket }).done;
+          expect(copied.root.digest).toBe(img.root.digest);
+          expect(copied.totals.bytesTransferred).toBe(total);
+          expect(await remoteDigest(dest)).toBe(img.root.digest);
+          const pushed = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${dest}`])) as { Layers: string[] };
+          expect(pushed.Layers).toEqual(img.layers.map((l) => l.digest));
+        } finally {
+          await second.stop();
+        }
       } finally {
         window.mockRestore();
         await viaSocket.close();
