@@ -266,6 +266,25 @@ describe("RegistryFetcher with socket reads", () => {
     }
   });
 
+  it("parallel ranges of at least socketReadMinBytes each go over socket reads, in order", async () => {
+    const reg = await stub(rangeHandler(data));
+    const r = createRegistryResolver({ socketReadMinBytes: MiB, parallelRangeThreshold: 0, rangeChunkSize: MiB, parallelRanges: 3 });
+    try {
+      const f = await r.fetcher(`${reg.host}/r`);
+      const store = createMemoryStore();
+      expect(await fetchToStore(f, desc, store)).toBe("written");
+      const parts: Buffer[] = [];
+      for await (const c of await f.fetch(desc)) parts.push(c as Buffer);
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      // 3 whole MiB ranges by socket, the 12 345-byte tail (under the threshold) by undici; twice.
+      const modes = reg.seen.map((x) => x.headers.connection);
+      expect(modes.filter((m) => m === "close").length).toBe(6);
+      expect(modes.filter((m) => m === "keep-alive").length).toBe(2);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("a chunked answer is asked again through undici and still arrives whole", async () => {
     const reg = await stub((_req, res) => {
       res.writeHead(200);
