@@ -49,6 +49,7 @@ export class LocalPusher implements Pusher {
     const { signal, onProgress } = options;
     if (await hasBlob(this.#store, desc, signal)) return "exists";
     const ref = ingestRef(desc);
+    let waited = false;
     const open = async () => {
       try {
         return await openWriter(this.#store, {
@@ -56,7 +57,10 @@ export class LocalPusher implements Pusher {
           total: desc.size,
           expected: desc.digest,
           signal,
-          onLocked: (i) => options.onLocked?.({ attempt: i.attempt, delayMs: i.delayMs }),
+          onLocked: (i) => {
+            waited = true;
+            options.onLocked?.({ attempt: i.attempt, delayMs: i.delayMs });
+          },
         });
       } catch (err) {
         if (isAlreadyExists(err)) return undefined;
@@ -65,8 +69,10 @@ export class LocalPusher implements Pusher {
     };
     let writer = await open();
     if (!writer) return "exists";
-    // Another writer may have committed it while we waited for the lock.
-    if (await hasBlob(this.#store, desc, signal)) {
+    // Another writer may have committed it while we waited for the lock. (Without a wait the
+    // check is skipped: one stat per blob saved; a commit that raced in anyway makes ours end
+    // as AlreadyExists, which counts as "exists".)
+    if (waited && (await hasBlob(this.#store, desc, signal))) {
       await writer.close();
       // Opening may have created an empty ingest; leave nothing behind (another writer may
       // already hold it again: then it is theirs).
