@@ -50,7 +50,11 @@ export interface FsStoreOptions {
    * Default 16 MiB.
    */
   checkpointBytes?: number;
-  /** Small writes are gathered into one `writev` of at least this many bytes. Default 1 MiB. */
+  /**
+   * Small writes are gathered into one `writev` of at least this many bytes; also the size of a
+   * direct-write (and hash-worker) batch. Default 2 MiB: with lent batches a 1 GiB pull used
+   * 0.2–0.3 CPU s less than with 1 MiB (fewer socket pauses, disk writes and wake-ups; issue 6).
+   */
   writeBatchBytes?: number;
   /**
    * A lock held from another host is considered abandoned after this long without a heartbeat.
@@ -111,7 +115,7 @@ export class FsStore implements ContentStore {
 
   constructor(root: string, options: FsStoreOptions & FsStoreInternalOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new InvalidArgumentError("store root must be a non-empty path");
-    const writeBatchBytes = positive(options.writeBatchBytes, MiB, "writeBatchBytes");
+    const writeBatchBytes = positive(options.writeBatchBytes, 2 * MiB, "writeBatchBytes");
     const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
     const staleLockMs = positive(options.staleLockMs, 30_000, "staleLockMs");
     const fsync = options.fsync ?? true;
