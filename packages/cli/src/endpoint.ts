@@ -9,6 +9,15 @@ import type { FsStore } from "@ferry/store-fs";
 import { openLayout } from "./store.ts";
 import { UsageError } from "./usage-error.ts";
 
+/**
+ * Resolver options from the environment: `FERRY_SOCKET_READS=0` reads every blob through undici
+ * instead of large plain-HTTP blobs straight from the socket (an escape hatch, e.g. for a
+ * middlebox that socket reads upset).
+ */
+export function registryEnvOptions(env: Record<string, string | undefined> = process.env): { socketReadMinBytes?: number } {
+  return env.FERRY_SOCKET_READS === "0" ? { socketReadMinBytes: Number.POSITIVE_INFINITY } : {};
+}
+
 export type Target = { kind: "oci"; dir: string; name?: string } | { kind: "registry"; ref: string };
 
 /**
@@ -72,6 +81,7 @@ export class Endpoints {
       insecure: this.#flags.insecure,
       credentials: credentialsFor(this.#flags.user),
       ...(this.#flags.perHost !== undefined ? { concurrencyPerHost: this.#flags.perHost } : {}),
+      ...registryEnvOptions(),
     });
     return this.#registry;
   }
