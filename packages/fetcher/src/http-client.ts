@@ -54,8 +54,9 @@ export interface HttpRequest {
   bodyTimeoutMs?: number;
   /**
    * A large blob GET: over plain HTTP (and a client that owns its dispatcher) it is sent on a
-   * connection of its own whose body can fill lent buffers (`SocketBody.readInto`). Any answer
-   * but a 200/206 with a Content-Length is asked again through undici. Default false.
+   * connection of its own whose body can fill lent buffers (`SocketBody.readInto`). A chunked
+   * answer, or a success that is not plain bytes of a known length, is asked again through
+   * undici; any other answer goes through the same retry, auth and redirect logic. Default false.
    */
   socketRead?: boolean;
 }
@@ -341,34 +342,15 @@ export class HttpClient {
   }
 
   /**
-   * {@link socketGet} under the host's concurrency slot (held until the body closes). Resolves
-   * undefined, slot released, when the server's answer needs undici.
+   * {@link socketGet} under the host's concurrency slot. Resolves undefined, slot released, when
+   * the server's answer needs undici.
    */
   #dispatchSocket(state: HostState, url: URL, req: HttpRequest, headers: Record<string, string>, crossOrigin: boolean): Promise<HttpResponse | undefined> {
-    return new Promise<HttpResponse | undefined>((resolve, reject) => {
-      const signal = req.signal;
-      const onAbort = () => reject(abortError(signal as AbortSignal));
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void state.limit(async () => {
-        signal?.removeEventListener("abort", onAbort);
-        if (signal?.aborted) return reject(abortError(signal));
-        const lower: Record<string, string> = {};
-        for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v;
-        let res: SocketResponse | undefined;
-        try {
-          res = await socketGet({ url, headers: lower, signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
-        } catch (err) {
-          return reject(err);
-        }
-        if (res === undefined) return resolve(undefined);
-        const body = res.body;
-        const closed = new Promise<void>((release) => {
-          if (body.closed || body.destroyed) release();
-          else body.once("close", () => release());
-        });
-        resolve({ status: res.status, url, crossOrigin, body, header: res.header, headerAll: res.headerAll });
-        await closed;
-      });
+    return this.#underSlot(state, req.signal, async () => {
+      const lower: Record<string, string> = {};
+      for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v;
+      const res = await socketGet({ url, headers: lower, signal: req.signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
+      return res && { status: res.status, url, crossOrigin, body: res.body, header: res.header, headerAll: res.headerAll };
     });
   }
 
@@ -380,44 +362,54 @@ export class HttpClient {
     body: string | Uint8Array | Readable | AsyncIterable<Uint8Array> | undefined,
     crossOrigin: boolean,
   ): Promise<HttpResponse> {
-    return new Promise<HttpResponse>((resolve, reject) => {
-      // A caller waiting for a slot must be able to give up without waiting for the slot.
-      const signal = req.signal;
+    return this.#underSlot(state, req.signal, async () => {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: req.method,
+          headers,
+          // undici sends async iterables too; its typings omit them.
+          body: (body ?? null) as Dispatcher.RequestOptions["body"],
+          signal: req.signal,
+          dispatcher: this.#dispatcher,
+          bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
+          headersTimeout: Math.max(this.stallTimeoutMs, 30_000),
+        });
+      } catch (err) {
+        if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();
+        // An async generator that was started runs its `finally` (closes its file).
+        else if (body && typeof (body as AsyncGenerator).return === "function") void (body as AsyncGenerator).return(undefined).catch(() => undefined);
+        throw err;
+      }
+      return wrapResponse(res, url, crossOrigin);
+    });
+  }
+
+  /**
+   * Run `open` in one of the host's concurrency slots and hold the slot until the response body
+   * is consumed or destroyed (released at once when `open` fails or answers undefined). A caller
+   * waiting for a slot can give up (abort) without waiting for it.
+   */
+  #underSlot<R extends HttpResponse | undefined>(state: HostState, signal: AbortSignal | undefined, open: () => Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       const onAbort = () => reject(abortError(signal as AbortSignal));
       signal?.addEventListener("abort", onAbort, { once: true });
       void state.limit(async () => {
         signal?.removeEventListener("abort", onAbort);
-        if (signal?.aborted) {
-          reject(abortError(signal));
-          return;
-        }
-        let res: Dispatcher.ResponseData;
+        if (signal?.aborted) return reject(abortError(signal));
+        let res: R;
         try {
-          res = await request(url, {
-            method: req.method,
-            headers,
-            // undici sends async iterables too; its typings omit them.
-            body: (body ?? null) as Dispatcher.RequestOptions["body"],
-            signal: req.signal,
-            dispatcher: this.#dispatcher,
-            bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
-            headersTimeout: Math.max(this.stallTimeoutMs, 30_000),
-          });
+          res = await open();
         } catch (err) {
-          if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();
-          // An async generator that was started runs its `finally` (closes its file).
-          else if (body && typeof (body as AsyncGenerator).return === "function") void (body as AsyncGenerator).return(undefined).catch(() => undefined);
-          reject(err);
-          return;
+          return reject(err);
         }
-        const wrapped = wrapResponse(res, url, crossOrigin);
+        const body = res?.body;
         const done = new Promise<void>((release) => {
-          const b = wrapped.body;
-          if (b.closed || b.destroyed) release();
-          else b.once("close", () => release());
+          if (body === undefined || body.closed || body.destroyed) release();
+          else body.once("close", () => release());
         });
-        resolve(wrapped);
-        await done; // the slot is held until the body is consumed or destroyed
+        resolve(res);
+        await done;
       });
     });
   }
