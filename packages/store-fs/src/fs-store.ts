@@ -28,6 +28,7 @@ import {
 import { BlobMetaStore, validateLabels, type BlobMeta } from "./blob-meta.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { FsReaderAt } from "./fs-reader.ts";
+import { statPath } from "./fd-calls.ts";
 import { FsWriter, type WriterContext } from "./fs-writer.ts";
 import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling, unlinkIfExists } from "./fs-util.ts";
 import { ingestFile, readIngestStatus } from "./ingest-files.ts";
@@ -467,7 +468,7 @@ export class FsStore implements ContentStore {
   /** Whether an ingest directory (complete or not) exists for `ref`: one stat. */
   async #ingestOnDisk(ref: string): Promise<boolean> {
     try {
-      await stat(this.#layout.ingestPath(ref));
+      await statPath(this.#layout.ingestPath(ref));
       return true;
     } catch (err) {
       if (isENOENT(err)) return false;
@@ -527,7 +528,7 @@ async function createIfAbsent(path: string, content: string): Promise<void> {
 
 async function statBlob(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
   try {
-    const st = await stat(path);
+    const st = await statPath(path);
     return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : undefined;
   } catch (err) {
     if (isENOENT(err)) return undefined;

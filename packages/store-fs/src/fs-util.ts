@@ -1,8 +1,9 @@
 /** Small filesystem helpers: errno checks, atomic small-file writes, directory fsync. */
 import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { open, readFile, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { abortError } from "@ferry/core";
+import { closeFd, fsyncFd, openFd, unlinkPath } from "./fd-calls.ts";
 
 export function errno(err: unknown): string | undefined {
   return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
@@ -51,7 +52,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
  */
 export async function unlinkIfExists(path: string): Promise<void> {
   try {
-    await unlink(path);
+    await unlinkPath(path);
   } catch (err) {
     if (!isENOENT(err)) throw err;
   }
@@ -74,14 +75,14 @@ export async function removeDirOf(dir: string, names: readonly string[]): Promis
 
 /** fsync a directory so a rename or link inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
+  const fd = await openFd(dir, "r");
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } catch (err) {
     // Some filesystems refuse fsync on directories; the rename is still atomic there.
     if (errno(err) !== "EINVAL" && errno(err) !== "EISDIR") throw err;
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }
 

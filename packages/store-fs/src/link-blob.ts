@@ -3,22 +3,23 @@
  * into `blobs/` (link fails when the target exists, so of two commits of one digest exactly one
  * wins) and bring the blob's metadata file in line with the commit's labels.
  */
-import { link, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AlreadyExistsError, type Digest } from "@ferry/core";
 import type { BlobMetaStore } from "./blob-meta.ts";
+import { linkPath } from "./fd-calls.ts";
 import { isEEXIST, isENOENT } from "./fs-util.ts";
 
 /** Link `source` to `target`; `AlreadyExists` when the digest is already stored. */
 export async function linkBlob(source: string, target: string, digest: Digest, ref: string): Promise<void> {
   try {
     try {
-      await link(source, target);
+      await linkPath(source, target);
     } catch (err) {
       // blobs/<alg>/ exists almost always (ready() creates sha256/): make it only when missing.
       if (!isENOENT(err)) throw err;
       await mkdir(dirname(target), { recursive: true });
-      await link(source, target);
+      await linkPath(source, target);
     }
   } catch (err) {
     if (isEEXIST(err)) throw new AlreadyExistsError(`content ${digest} already exists`, { details: { digest, ref } });

@@ -18,7 +18,7 @@
  *   If another process created an ingest of this ref meanwhile, a spill leaves that one alone
  *   (its owner's bytes win; ours were never acknowledged as stored).
  */
-import { mkdir, open, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   FailedPreconditionError,
@@ -36,6 +36,7 @@ import {
 } from "@ferry/core";
 import { validateLabels } from "./blob-meta.ts";
 import { newDigester } from "./digesters.ts";
+import { closeFd, fsyncFd, futimesFd, openFd, pwriteAll, unlinkPath } from "./fd-calls.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
 import { fsyncDirShared, isEEXIST, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import { FsWriter, type ResumeInfo, type WriterContext } from "./fs-writer.ts";
@@ -234,16 +235,15 @@ export class SmallBlobWriter implements Writer {
     const target = layout.blobPath(digest);
     const tmp = join(layout.ingestDir, `${SMALL_TEMP_PREFIX}${randomToken()}.tmp`);
     // Mode 0444 at creation: the descriptor is writable, the file never is.
-    const fh = await open(tmp, "wx", 0o444);
+    const fd = await openFd(tmp, "wx", 0o444);
     try {
       try {
-        let pos = 0;
-        while (pos < this.#offset) pos += (await fh.write(this.#buf, pos, this.#offset - pos, pos)).bytesWritten;
+        await pwriteAll(fd, this.#buf, this.#offset, 0);
         // A bare blob's mtime is its createdAt (see blob-meta.ts): pin it to our clock.
-        if (bare) await fh.utimes(now, now);
-        if (fsync) await fh.sync();
+        if (bare) await futimesFd(fd, now, now);
+        if (fsync) await fsyncFd(fd);
       } finally {
-        await fh.close();
+        await closeFd(fd);
       }
       await linkBlob(tmp, target, digest, this.ref);
     } catch (err) {
@@ -251,7 +251,7 @@ export class SmallBlobWriter implements Writer {
       throw err;
     }
     // The temp name goes while the directory fsync runs; only the link needs to be durable.
-    await Promise.all([unlink(tmp), fsync ? fsyncDirShared(dirname(target)) : undefined]);
+    await Promise.all([unlinkPath(tmp), fsync ? fsyncDirShared(dirname(target)) : undefined]);
     await recordCommitMeta(meta, digest, labels, now);
   }
 

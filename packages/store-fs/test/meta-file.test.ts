@@ -45,3 +45,48 @@ it("keeps labels and times in .ferry/meta/<alg>/<hex>.json, outside the layout's
   expect(seen.createdAt.getTime()).toBe(info.createdAt.getTime());
   expect(seen.updatedAt.getTime()).toBe(info.updatedAt.getTime());
 });
+
+/** Commit `data` through `store`, with labels or bare. */
+async function put(store: Awaited<ReturnType<typeof openFsStore>>, ref: string, data: Buffer, labels?: Record<string, string>): Promise<string> {
+  const digest = digestOf(data);
+  const w = await store.writer({ ref, total: data.byteLength, expected: digest });
+  await w.write(data);
+  await w.commit(data.byteLength, digest, labels ? { labels } : {});
+  return digest;
+}
+
+it("a bare commit removes metadata left by an earlier life of its digest, whichever handle wrote it", async () => {
+  const store = await openFsStore(dir.path);
+  // A bare commit in a store that never had labels: no meta/sha256/ yet.
+  await put(store, "bare-first", Buffer.from("first bare blob"));
+  await expect(readdir(join(dir.path, ".ferry", "meta"))).resolves.toEqual([]);
+
+  // Another handle (another process) labels a blob, which creates the directory…
+  const other = await openFsStore(dir.path);
+  const data = Buffer.from("labelled, then deleted behind ferry's back");
+  const digest = await put(other, "labelled", data, { stale: "yes" });
+  // …and the blob file disappears without its metadata (an external rm, a crash mid-delete).
+  const { chmod, unlink } = await import("node:fs/promises");
+  const blobFile = join(dir.path, "blobs", "sha256", digest.slice("sha256:".length));
+  await chmod(blobFile, 0o644);
+  await unlink(blobFile);
+
+  // Committed again, bare, through the first handle: the stale labels go (an unlink per bare
+  // commit; skipping it while meta/sha256/ was recently missing would keep them).
+  await put(store, "bare-again", data);
+  expect((await store.info(digest)).labels).toEqual({});
+  expect((await other.info(digest)).labels).toEqual({});
+});
+
+it("a bare commit removes stale metadata the same handle wrote", async () => {
+  const store = await openFsStore(dir.path);
+  await put(store, "bare-first", Buffer.from("first bare blob"));
+  const data = Buffer.from("labelled, deleted, committed bare");
+  const digest = await put(store, "labelled", data, { stale: "yes" });
+  const { chmod, unlink } = await import("node:fs/promises");
+  const blobFile = join(dir.path, "blobs", "sha256", digest.slice("sha256:".length));
+  await chmod(blobFile, 0o644);
+  await unlink(blobFile);
+  await put(store, "bare-again", data);
+  expect((await store.info(digest)).labels).toEqual({});
+});
