@@ -79,14 +79,28 @@ async function fresh(ctx: BenchContext, prefix: string): Promise<string> {
   return mkdtemp(join(ctx.scratch, `${prefix}-`));
 }
 
-/** Run `fn` on a new scratch dir and remove it afterwards (outside the timed part). */
-async function inFresh(ctx: BenchContext, prefix: string, fn: (dir: string) => Promise<Measured>): Promise<Measured> {
+/** Scratch dirs of many small files, removed at the end of their case (see {@link inFresh}). */
+const deferred: string[] = [];
+
+/**
+ * Run `fn` on a new scratch dir and remove it afterwards (outside the timed part). With `defer`
+ * the removal waits for {@link removeDeferred} at the end of the case: ext4 skips inodes freed
+ * in the last ~30 s when it allocates new ones (`recently_deleted`, reading inode tables), so
+ * deleting the previous run's 1000 files right before a run cost that run ~1 s of system CPU
+ * (1000 small blobs: 1.4–1.7 s vs 0.55 s sys), a cost no real pull into a store pays.
+ */
+async function inFresh(ctx: BenchContext, prefix: string, fn: (dir: string) => Promise<Measured>, defer = false): Promise<Measured> {
   const dir = await fresh(ctx, prefix);
   try {
     return await fn(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (defer) deferred.push(dir);
+    else await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function removeDeferred(): Promise<void> {
+  for (const dir of deferred.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
 const skopeoCopy = (src: string, dst: string): string[] => [
@@ -116,18 +130,18 @@ async function runFerry(ctx: BenchContext, args: string[]): Promise<Measured> {
   return m;
 }
 
-export function ferryPull(ctx: BenchContext, ref: string): Contender {
-  return { name: "ferry", run: () => inFresh(ctx, "ferry-pull", (dir) => runFerry(ctx, ["pull", ref, join(dir, "store")])) };
+export function ferryPull(ctx: BenchContext, ref: string, deferRemoval = false): Contender {
+  return { name: "ferry", run: () => inFresh(ctx, "ferry-pull", (dir) => runFerry(ctx, ["pull", ref, join(dir, "store")]), deferRemoval) };
 }
 
-export function skopeoPull(ctx: BenchContext, ref: string): Contender {
+export function skopeoPull(ctx: BenchContext, ref: string, deferRemoval = false): Contender {
   return {
     name: "skopeo",
     run: () =>
       inFresh(ctx, "skopeo-pull", async (dir) => {
         await forgetSkopeoCache();
         return measure(skopeoCopy(`docker://${ref}`, `oci:${join(dir, "layout")}:bench`), ctx.scratch);
-      }),
+      }, deferRemoval),
   };
 }
 
@@ -237,8 +251,8 @@ export async function smallBlobsCase(ctx: BenchContext, id: string, reg: Registr
   };
   // The same pull into store-memory: what the transport and the walk cost without the filesystem store.
   const memory: Contender = { name: "ferry→memory", run: () => runFerry(ctx, ["pull", ref, "unused", "--memory"]) };
-  const contenders = [ferryPull(ctx, ref), skopeoPull(ctx, ref), get, memory];
-  const results = await contest(`[${id}]`, contenders, ctx.rounds, image.bytes, image.blobs, ctx.log);
+  const contenders = [ferryPull(ctx, ref, true), skopeoPull(ctx, ref, true), get, memory];
+  const results = await contest(`[${id}]`, contenders, ctx.rounds, image.bytes, image.blobs, ctx.log).finally(removeDeferred);
   const ratios = ratiosOf(results, "blobsPerS");
   const ferry = results[0]!;
   return {

@@ -6,7 +6,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { digestOf } from "@ferry/core";
+import { digestOf, type Digest } from "@ferry/core";
 import { openFsStore } from "../src/index.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -47,7 +47,7 @@ it("keeps labels and times in .ferry/meta/<alg>/<hex>.json, outside the layout's
 });
 
 /** Commit `data` through `store`, with labels or bare. */
-async function put(store: Awaited<ReturnType<typeof openFsStore>>, ref: string, data: Buffer, labels?: Record<string, string>): Promise<string> {
+async function put(store: Awaited<ReturnType<typeof openFsStore>>, ref: string, data: Buffer, labels?: Record<string, string>): Promise<Digest> {
   const digest = digestOf(data);
   const w = await store.writer({ ref, total: data.byteLength, expected: digest });
   await w.write(data);
