@@ -18,6 +18,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pushImage, startDockerRegistry, type RunningRegistry } from "../packages/testkit/src/index.ts";
+import { FERRY_NODE_FLAGS } from "../packages/cli/src/node-flags.ts";
 import { bundleEntry } from "./lib/bundle.ts";
 import {
   pullImageCase,
@@ -93,6 +94,7 @@ async function startEmbedded(command: string[], dir: string): Promise<{ reg: Reg
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  const sdkDefaults = process.env.BENCH_SDK_DEFAULTS === "1";
   // has(6) is true when any part of case 6 runs; part(x) when that part does.
   const has = (n: number): boolean => opts.cases.has(String(n)) || (n === 6 && EMBEDDED_PARTS.some((p) => opts.cases.has(p)));
   const part = (p: string): boolean => opts.cases.has("6") || opts.cases.has(p);
@@ -108,6 +110,9 @@ async function main(): Promise<void> {
     const bundles = join(scratch, "bundles");
     await mkdir(bundles);
     const worker = await bundleEntry(join(here, "worker.ts"), bundles, "worker");
+    // ferry runs with the node flags of the `ferry` executable (its V8 memory settings), unless
+    // BENCH_SDK_DEFAULTS=1 asks for an embedding process at Node's defaults.
+    if (!sdkDefaults) worker.splice(1, 0, ...FERRY_NODE_FLAGS);
     const getBlobs = await bundleEntry(join(here, "get-blobs.ts"), bundles, "get-blobs");
     const zeroCopyGet = await bundleEntry(join(here, "zero-copy-get.ts"), bundles, "zero-copy-get");
     if (opts.cpuProf) {
@@ -183,6 +188,9 @@ async function main(): Promise<void> {
         skopeo: version("skopeo", ["--version"]),
         registry: version("docker-registry", ["--version"]),
       },
+      ferryProcess: sdkDefaults
+        ? "Node defaults (BENCH_SDK_DEFAULTS=1)"
+        : `as the ferry executable: node ${FERRY_NODE_FLAGS.join(" ")}, useBaselineWasm()`,
       limits,
       cases,
     };

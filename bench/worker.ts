@@ -13,7 +13,7 @@
  * the transport's share of a pull, without the filesystem store).
  */
 import { pull, push, type TransferOperation } from "../packages/core/src/index.ts";
-import { createRegistryResolver, type RegistryResolverOptions } from "../packages/fetcher/src/index.ts";
+import { createRegistryResolver, useBaselineWasm, type RegistryResolverOptions } from "../packages/fetcher/src/index.ts";
 import { openFsStore, type FsStoreOptions } from "../packages/store-fs/src/index.ts";
 import { createMemoryStore } from "../packages/store-memory/src/index.ts";
 
@@ -23,6 +23,9 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // The process is set up as the `ferry` executable sets up its own (bench/main.ts passes the same
+  // node flags); BENCH_SDK_DEFAULTS=1 measures the SDK in a process left at Node's defaults.
+  if (process.env.BENCH_SDK_DEFAULTS !== "1") useBaselineWasm();
   const [cmd, ...rest] = argv;
   const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && rest[i - 1] === "--concurrency"));
   const concurrency = flag(rest, "--concurrency");

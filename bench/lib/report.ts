@@ -9,6 +9,8 @@ export interface BenchReport {
   quick: boolean;
   rounds: number;
   machine: { cpus: number; loadavgAtStart: number[]; node: string; skopeo: string; registry: string };
+  /** How the measured ferry process was set up (node flags, run-time V8 settings). */
+  ferryProcess?: string;
   limits: Limits;
   cases: CaseReport[];
 }
@@ -21,7 +23,8 @@ export function toMarkdown(r: BenchReport): string {
   lines.push(`# ferry benchmark ${r.quick ? "(quick)" : ""}`.trim(), "");
   lines.push(
     `${r.startedAt}, ${f0(r.durationS)} s, medians of ${r.rounds} alternating runs; ${r.machine.cpus} cores shared ` +
-      `(load at start ${r.machine.loadavgAtStart.map(f2).join(" ")}); node ${r.machine.node}, ${r.machine.skopeo}, ${r.machine.registry}.`,
+      `(load at start ${r.machine.loadavgAtStart.map(f2).join(" ")}); node ${r.machine.node}, ${r.machine.skopeo}, ${r.machine.registry}.` +
+      (r.ferryProcess ? ` ferry process: ${r.ferryProcess}.` : ""),
     "",
   );
   const l = r.limits;

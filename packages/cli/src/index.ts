@@ -9,3 +9,4 @@ export { renderProgress, type ProgressMode, type RenderOptions, type Rendering }
 export { summary } from "./transfer.ts";
 export { formatBytes, formatDuration, formatRate } from "./progress/format.ts";
 export { parseTarget, type Target } from "./endpoint.ts";
+export { FERRY_NODE_FLAGS } from "./node-flags.ts";

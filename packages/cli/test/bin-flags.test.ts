@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FERRY_NODE_FLAGS } from "../src/node-flags.ts";
 import { binPath, tempDir, type TempDir } from "./helpers.ts";
 
 let tmp: TempDir;
@@ -13,7 +14,7 @@ beforeAll(async () => {
 afterAll(() => tmp?.remove());
 
 describe("bin/ferry.js run as an executable", () => {
-  it("runs Node with --max-semi-space-size=1 (a small young generation: lower peak RSS)", async () => {
+  it("runs Node with FERRY_NODE_FLAGS (--max-semi-space-size=4: a small young generation, lower peak RSS)", async () => {
     // A preload in NODE_OPTIONS records the flags the shebang gave the process.
     const probe = join(tmp.dir, "probe.cjs");
     const out = join(tmp.dir, "exec-argv.json");
@@ -27,6 +28,7 @@ describe("bin/ferry.js run as an executable", () => {
     const [code] = (await once(child, "close")) as [number];
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ferry \d+\.\d+\.\d+/);
-    expect(JSON.parse(await readFile(out, "utf8"))).toContain("--max-semi-space-size=1");
+    expect(FERRY_NODE_FLAGS).toContain("--max-semi-space-size=4");
+    expect(JSON.parse(await readFile(out, "utf8"))).toEqual([...FERRY_NODE_FLAGS]);
   });
 });

@@ -10,6 +10,7 @@ export type { FetchToStoreOptions } from "./fetch-to-store.ts";
 export { HttpClient, parseRetryAfter } from "./http-client.ts";
 export type { HttpClientOptions, HttpRequest, HttpResponse, HttpMethod } from "./http-client.ts";
 export { redactUrl } from "./registry-error.ts";
+export { useBaselineWasm } from "./baseline-wasm.ts";
 export type {
   AuthScope,
   HostCapability,
