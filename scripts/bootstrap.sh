@@ -16,3 +16,5 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   }
 fi
 pnpm install --frozen-lockfile --reporter=silent >&2
+# The ferry command's plain-JavaScript bundle (bin/ferry.js falls back to the sources when it is stale).
+node packages/cli/scripts/bundle.mjs >&2
