@@ -76,6 +76,11 @@ export interface WriterContext {
    * buffers of {@link directStaging} (see the README's "Direct writes"). `Infinity` = off.
    */
   directWriteMinBytes: number;
+  /**
+   * Batches of {@link directStaging} that may be out before a direct writer stops taking a
+   * second one (from `directWriteMemoryBytes`); a writer's first batch is always granted.
+   */
+  directSpareLimit: number;
   /** Page-aligned staging buffers (writeBatchBytes rounded up to DIRECT_ALIGN) for direct writers. */
   directStaging: StagingPool;
   /** Store-wide; false once the filesystem refused O_DIRECT (tmpfs, some FUSE), so it is not tried again. */
@@ -674,7 +679,8 @@ export class FsWriter implements Writer {
       // The other batch may still be on its way to disk: it must land before this one is
       // issued (one write in flight) and before its buffer is filled again.
       await this.#settleInflight();
-      this.#spare ??= takeAligned(this.#ctx);
+      // The second batch is optional: only while the store's batches stay within its budget.
+      this.#spare ??= takeAligned(this.#ctx, this.#ctx.directSpareLimit);
       if (this.#checkpointDue(base + batch) || rest.byteLength >= batch || this.#spare === undefined) {
         await this.#directOut(staging, batch, base);
         this.#flushed = base + batch;
@@ -966,11 +972,12 @@ async function openDirect(
 
 /**
  * An aligned batch from the store's pool, or undefined when the memory cannot be had (a
- * WebAssembly memory is a large address-space reservation): the writer then does without.
+ * WebAssembly memory is a large address-space reservation) or `maxOut` batches are out already:
+ * the writer then does without.
  */
-function takeAligned(ctx: WriterContext): Buffer | undefined {
+function takeAligned(ctx: WriterContext, maxOut = Infinity): Buffer | undefined {
   try {
-    return ctx.directStaging.take();
+    return ctx.directStaging.takeWithin(maxOut);
   } catch {
     return undefined;
   }

@@ -2,7 +2,8 @@
  * Staging buffers shared by a store's writers. Each writer stages small writes in one buffer
  * of `writeBatchBytes`; allocating it per ingest costs a 1 MiB allocation per blob (GC churn,
  * and RSS when many small blobs go through), so finished writers hand it back here and the
- * next writer reuses it. At most `max` idle buffers are kept.
+ * next writer reuses it. At most `max` idle buffers are kept. The pool also counts the buffers
+ * it has out, so that optional ones (a direct writer's second batch) stay within a budget.
  */
 export class StagingPool {
   readonly size: number;
@@ -18,12 +19,30 @@ export class StagingPool {
     this.#allocate = allocate;
   }
 
+  /** Buffers taken and not given back yet (WeakSet: a buffer never returned is not kept alive). */
+  readonly #lent = new WeakSet<Buffer>();
+  #out = 0;
+
   take(): Buffer {
-    return this.#idle.pop() ?? this.#allocate(this.size);
+    const buf = this.#idle.pop() ?? this.#allocate(this.size);
+    this.#lent.add(buf);
+    this.#out++;
+    return buf;
+  }
+
+  /** A buffer only while fewer than `maxOut` are out, else undefined (the caller does without). */
+  takeWithin(maxOut: number): Buffer | undefined {
+    return this.#out < maxOut ? this.take() : undefined;
+  }
+
+  /** Buffers taken and not given back. */
+  get out(): number {
+    return this.#out;
   }
 
   /** Return a buffer taken from this pool; its owner must not touch it afterwards. */
   give(buf: Buffer): void {
+    if (this.#lent.delete(buf)) this.#out--;
     if (buf.byteLength === this.size && this.#idle.length < this.#max) this.#idle.push(buf);
   }
 }

@@ -309,6 +309,44 @@ describe("when aligned memory cannot be had", () => {
   });
 });
 
+describe("directWriteMemoryBytes: the budget for second batches", () => {
+  /** A store counting the aligned batches it allocates, and two direct writers fed in turns. */
+  async function batchesFor(directWriteMemoryBytes: number | undefined): Promise<number> {
+    let allocated = 0;
+    const allocate = (size: number): Buffer => {
+      allocated++;
+      return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(size / 65536), maximum: Math.ceil(size / 65536) }).buffer, 0, size);
+    };
+    const o = opts({ writeBatchBytes: 64 * KiB, ...(directWriteMemoryBytes === undefined ? {} : { directWriteMemoryBytes }) });
+    const store = new FsStore(dir.path, { ...o, allocateAligned: allocate });
+    await store.ready();
+    const blobs = [randomBytes(MiB + 4097), randomBytes(MiB + 12345)];
+    const writers = await Promise.all(blobs.map(async (b, i) => (await store.writer({ ref: `r${i}`, total: b.length })) as FsWriter));
+    const streams = blobs.map((b, i) => [...chunksOf(b, 11 + i)]);
+    for (let k = 0; streams.some((s) => k < s.length); k++) {
+      for (const [i, s] of streams.entries()) if (k < s.length) await writers[i]!.write(s[k]!);
+    }
+    await Promise.all(writers.map((w, i) => w.commit(blobs[i]!.length, sha256(blobs[i]!))));
+    for (const b of blobs) expect(Buffer.compare(await readFile(blobFile(store, sha256(b))), b)).toBe(0);
+    return allocated;
+  }
+
+  it("two writers take two batches each by default, one each with a budget of two, and still write exact bytes", async () => {
+    // Where O_DIRECT is refused no writer is direct and no batch is aligned.
+    const n = direct ? 1 : 0;
+    expect(await batchesFor(undefined)).toBe(4 * n);
+    expect(await batchesFor(2 * 64 * KiB)).toBe(2 * n);
+    // Three batches: the first writer to need a second one gets it, the other does without.
+    expect(await batchesFor(3 * 64 * KiB)).toBe(3 * n);
+    expect(await batchesFor(0)).toBe(2 * n);
+  });
+
+  it("refuses a negative or fractional budget", () => {
+    expect(() => new FsStore(dir.path, { directWriteMemoryBytes: -1 })).toThrow(/directWriteMemoryBytes/);
+    expect(() => new FsStore(dir.path, { directWriteMemoryBytes: 1.5 })).toThrow(/directWriteMemoryBytes/);
+  });
+});
+
 // The whole store contract with every ingest written directly: 4 KiB batches (one block, so
 // every batch is a direct write and every flush ends inside a block), and the checkpointing
 // hasher so checkpoints meet direct batches in every case.
