@@ -53,17 +53,18 @@ export interface FsStoreOptions {
   checkpointBytes?: number;
   /**
    * Small writes are gathered into one `writev` of at least this many bytes; also the size of a
-   * direct-write (and hash-worker) batch. Default 4 MiB: with lent batches an 8 × 128 MiB pull
-   * took 1.34–1.39 s against 1.40–1.56 s with 2 MiB, and 1 MiB cost another 0.2–0.3 CPU s per
-   * GiB (fewer socket pauses, disk writes and wake-ups; issue 6).
+   * direct-write (and hash-worker) batch. Default 2 MiB: with lent batches 1 MiB cost 0.2–0.3
+   * CPU s more per GiB (more socket pauses, disk writes and wake-ups; issue 6); 4 MiB saved
+   * another ~7 % of user CPU on 8 × 128 MiB but peaked at 99.5 MB with 8 layers at once, against
+   * 85–88 MB (bench/README.md).
    */
   writeBatchBytes?: number;
   /**
    * Memory for direct-write batches beyond each writer's first: a direct writer takes a second
    * batch, so that it keeps receiving while the first is on its way to disk, only while the
-   * store's batches in use stay within this many bytes. Default 24 MiB (one writer: 2 × 4 MiB;
-   * four: 4 + 2 batches, 90 MB peak RSS for 8 × 128 MiB instead of 99 MB, within noise of the
-   * speed); 0 = never a second batch.
+   * store's batches in use stay within this many bytes. Default 16 MiB: up to four writers keep
+   * two 2 MiB batches each, more writers share the budget (eight layers at once: 8 batches, not
+   * 16); 0 = never a second batch.
    */
   directWriteMemoryBytes?: number;
   /**
@@ -125,8 +126,8 @@ export class FsStore implements ContentStore {
 
   constructor(root: string, options: FsStoreOptions & FsStoreInternalOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new InvalidArgumentError("store root must be a non-empty path");
-    const writeBatchBytes = positive(options.writeBatchBytes, 4 * MiB, "writeBatchBytes");
-    const directMemory = options.directWriteMemoryBytes === 0 ? 0 : positive(options.directWriteMemoryBytes, 24 * MiB, "directWriteMemoryBytes");
+    const writeBatchBytes = positive(options.writeBatchBytes, 2 * MiB, "writeBatchBytes");
+    const directMemory = options.directWriteMemoryBytes === 0 ? 0 : positive(options.directWriteMemoryBytes, 16 * MiB, "directWriteMemoryBytes");
     const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
     const staleLockMs = positive(options.staleLockMs, 30_000, "staleLockMs");
     const fsync = options.fsync ?? true;
