@@ -3,7 +3,7 @@
  * (`.ferry/meta/<alg>/<hex>.json`), never inside `blobs/` or `index.json`, and a new store handle
  * (another process) reads them back.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { chmod, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { digestOf, type Digest } from "@ferry/core";
@@ -55,38 +55,32 @@ async function put(store: Awaited<ReturnType<typeof openFsStore>>, ref: string, 
   return digest;
 }
 
-it("a bare commit removes metadata left by an earlier life of its digest, whichever handle wrote it", async () => {
+/** Remove a blob's file the way an outside tool would, leaving its metadata behind. */
+async function deleteBehindFerrysBack(digest: Digest): Promise<void> {
+  const blobFile = join(dir.path, "blobs", "sha256", digest.slice("sha256:".length));
+  await chmod(blobFile, 0o644);
+  await unlink(blobFile);
+}
+
+it.each([
+  ["another handle (another process)", true],
+  ["the same handle", false],
+])("a bare commit removes metadata left by an earlier life of its digest, written by %s", async (_, otherHandle) => {
   const store = await openFsStore(dir.path);
   // A bare commit in a store that never had labels: no meta/sha256/ yet.
   await put(store, "bare-first", Buffer.from("first bare blob"));
   await expect(readdir(join(dir.path, ".ferry", "meta"))).resolves.toEqual([]);
 
-  // Another handle (another process) labels a blob, which creates the directory…
-  const other = await openFsStore(dir.path);
+  // A labelled commit creates the directory, then the blob file disappears without its
+  // metadata (an external rm, a crash mid-delete).
+  const labeller = otherHandle ? await openFsStore(dir.path) : store;
   const data = Buffer.from("labelled, then deleted behind ferry's back");
-  const digest = await put(other, "labelled", data, { stale: "yes" });
-  // …and the blob file disappears without its metadata (an external rm, a crash mid-delete).
-  const { chmod, unlink } = await import("node:fs/promises");
-  const blobFile = join(dir.path, "blobs", "sha256", digest.slice("sha256:".length));
-  await chmod(blobFile, 0o644);
-  await unlink(blobFile);
+  const digest = await put(labeller, "labelled", data, { stale: "yes" });
+  await deleteBehindFerrysBack(digest);
 
   // Committed again, bare, through the first handle: the stale labels go (an unlink per bare
   // commit; skipping it while meta/sha256/ was recently missing would keep them).
   await put(store, "bare-again", data);
   expect((await store.info(digest)).labels).toEqual({});
-  expect((await other.info(digest)).labels).toEqual({});
-});
-
-it("a bare commit removes stale metadata the same handle wrote", async () => {
-  const store = await openFsStore(dir.path);
-  await put(store, "bare-first", Buffer.from("first bare blob"));
-  const data = Buffer.from("labelled, deleted, committed bare");
-  const digest = await put(store, "labelled", data, { stale: "yes" });
-  const { chmod, unlink } = await import("node:fs/promises");
-  const blobFile = join(dir.path, "blobs", "sha256", digest.slice("sha256:".length));
-  await chmod(blobFile, 0o644);
-  await unlink(blobFile);
-  await put(store, "bare-again", data);
-  expect((await store.info(digest)).labels).toEqual({});
+  expect((await labeller.info(digest)).labels).toEqual({});
 });
