@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { startFaultProxy } from "@ferry/testkit";
 import { runCli, seedImage, spawnShell, type SeededImage, useRegistry } from "./helpers.ts";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
@@ -90,13 +91,35 @@ describe("pnpm ferry", () => {
 });
 
 describe("--per-host N", () => {
-  // The cap itself is proven on the resolver (fetcher's protocol tests, concurrencyPerHost: 1);
-  // here: the flag parses and a pull with it lands every blob.
+  // The cap is proven on the resolver (fetcher's protocol tests, concurrencyPerHost: 1) and
+  // here end to end, by a proxy counting the requests in flight.
   it("is accepted on transfer commands and the pull lands every blob", async () => {
     const r = await runCli(["pull", img.reference, "--all-platforms", "--concurrency", "16", "--per-host", "1", "--store", join(env.tmp.dir, "ph1"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Event);
     expect(events.filter((e) => e.type === "done" && (e.kind === "layer" || e.kind === "config"))).toHaveLength(8);
+  });
+
+  it("caps the requests in flight to the registry host: never more than N at once, through a counting proxy", async () => {
+    const proxy = await startFaultProxy({ target: env.reg.url, rules: [{ path: /\/blobs\//, delayMs: 30, count: 1000 }] });
+    try {
+      const ref = img.reference.replace(env.reg.host, proxy.host);
+      for (const [perHost, dir] of [[1, "ph-proxy-1"], [3, "ph-proxy-3"]] as const) {
+        proxy.resetPeak();
+        const r = await runCli(["pull", ref, "--all-platforms", "--concurrency", "16", "--per-host", String(perHost), "--store", join(env.tmp.dir, dir), "--json"]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(proxy.requests.filter((q) => q.path.includes("/blobs/")).length).toBeGreaterThanOrEqual(8);
+        expect(proxy.peakInFlight).toBeLessThanOrEqual(perHost);
+        proxy.requests.length = 0;
+      }
+      // Without the flag the same pull has more at once (the cap above is the flag's doing).
+      proxy.resetPeak();
+      const free = await runCli(["pull", ref, "--all-platforms", "--concurrency", "16", "--store", join(env.tmp.dir, "ph-proxy-free"), "--json"]);
+      expect(free.code, free.stderr).toBe(0);
+      expect(proxy.peakInFlight).toBeGreaterThan(3);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("rejects a value that is not a positive integer with a usage error (exit 2)", async () => {

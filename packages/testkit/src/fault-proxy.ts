@@ -90,6 +90,11 @@ export interface FaultProxy {
   port: number;
   /** Every request, in arrival order (entries are updated as bodies flow). Clear with `requests.length = 0`. */
   readonly requests: ProxyLogEntry[];
+  /** Requests being answered now (from arrival until the response ends or the connection goes). */
+  readonly inFlight: number;
+  /** The most requests in flight at once since the start or the last {@link resetPeak}. */
+  readonly peakInFlight: number;
+  resetPeak(): void;
   /** Replace the rules (their counts start afresh). */
   setRules(rules: FaultRule[]): void;
   /** Close the listener and every open connection. */
@@ -132,10 +137,23 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
   // surface as a spurious 502 in someone's test.
   const agent = new Agent({ keepAlive: false });
   let selfOrigin = "";
+  let inFlight = 0;
+  let peakInFlight = 0;
 
   const server = createServer((req, res) => {
     const entry: ProxyLogEntry = { method: req.method ?? "GET", path: req.url ?? "/", status: 0, bytes: 0, faults: [] };
     requests.push(entry);
+    inFlight++;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    // Done when the last byte is handed to the kernel (finish) or the connection goes (close).
+    let done = false;
+    const leave = (): void => {
+      if (done) return;
+      done = true;
+      inFlight--;
+    };
+    res.once("finish", leave);
+    res.once("close", leave);
     const idx = active.findIndex((a) => a.left > 0 && (!a.methods || a.methods.has(entry.method)) && (!a.path || a.path.test(entry.path)));
     let rule: FaultRule = {};
     if (idx >= 0) {
@@ -307,6 +325,15 @@ export async function startFaultProxy(options: StartFaultProxyOptions): Promise<
     host: `127.0.0.1:${port}`,
     port,
     requests,
+    get inFlight(): number {
+      return inFlight;
+    },
+    get peakInFlight(): number {
+      return peakInFlight;
+    },
+    resetPeak(): void {
+      peakInFlight = inFlight;
+    },
     setRules(rules: FaultRule[]): void {
       active = compile(rules);
     },
