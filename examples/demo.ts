@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { childrenOf, pull, readBlob, type Descriptor } from "@ferry/core";
 import { formatBytes, formatDuration, formatRate, renderProgress } from "@ferry/cli";
-import { createRegistryResolver } from "@ferry/fetcher";
+import { createRegistryResolver, useBaselineWasm } from "@ferry/fetcher";
 import { openFsStore } from "@ferry/store-fs";
 import { hasTool } from "@ferry/testkit";
 import { flag, isMain, seedImage, startLocalRegistry } from "./lib/setup.ts";
@@ -117,6 +117,9 @@ if (isMain(import.meta.url)) {
   };
   const platforms = flag(args, "--platforms")?.split(",");
   const store = flag(args, "--store");
+  // This process exists to transfer: keep undici's parser off V8's optimizing compiler, as the
+  // `ferry` command does (~30 MB less peak RSS, see @ferry/fetcher's "Memory of the process").
+  useBaselineWasm();
   const layers = num("--layers");
   const sizeMiB = num("--size");
   // Ctrl-C cancels the pull and still stops the registry and removes the temp store.
