@@ -11,11 +11,11 @@ import { UsageError } from "./usage-error.ts";
 
 /**
  * Resolver options from the environment: `FERRY_SOCKET_READS=0` reads every blob through undici
- * instead of large plain-HTTP blobs straight from the socket (an escape hatch, e.g. for a
- * middlebox that socket reads upset).
+ * instead of ferry's own connections (large plain-HTTP blobs straight from the socket, smaller
+ * ones over keep-alive connections): an escape hatch, e.g. for a middlebox they upset.
  */
-export function registryEnvOptions(env: Record<string, string | undefined> = process.env): { socketReadMinBytes?: number } {
-  return env.FERRY_SOCKET_READS === "0" ? { socketReadMinBytes: Number.POSITIVE_INFINITY } : {};
+export function registryEnvOptions(env: Record<string, string | undefined> = process.env): { socketReadMinBytes?: number; keepAliveReads?: boolean } {
+  return env.FERRY_SOCKET_READS === "0" ? { socketReadMinBytes: Number.POSITIVE_INFINITY, keepAliveReads: false } : {};
 }
 
 export type Target = { kind: "oci"; dir: string; name?: string } | { kind: "registry"; ref: string };

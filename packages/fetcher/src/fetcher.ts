@@ -185,6 +185,7 @@ export class RegistryFetcher implements Fetcher {
     if (start > 0 || end < desc.size) headers.range = `bytes=${start}-${end - 1}`;
     return this.#ctx.http.send({
       socketRead: !isManifestLike(desc.mediaType) && end - start >= this.#ctx.socketReadMinBytes,
+      pooledRead: !isManifestLike(desc.mediaType),
       method: "GET",
       url,
       headers,

@@ -109,6 +109,7 @@ export class RegistryResolver implements Resolver {
       stallTimeoutMs: options.stallTimeoutMs,
       userAgent: options.userAgent,
       socketReads: options.socketReadMinBytes !== Infinity,
+      pooledReads: options.keepAliveReads !== false,
     });
     this.#ctx = {
       http,

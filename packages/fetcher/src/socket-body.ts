@@ -31,7 +31,7 @@ export interface SocketResponse {
 /** Reads that land outside a lent buffer (the head, the first read after a pause) go here. */
 const SCRATCH_BYTES = 32 * 1024;
 /** A head larger than this is refused (distribution's are under 1 KiB). */
-const MAX_HEAD_BYTES = 64 * 1024;
+export const MAX_HEAD_BYTES = 64 * 1024;
 /** Chunk size when the body is read as a plain Readable. */
 const READABLE_CHUNK = 256 * 1024;
 
@@ -59,7 +59,7 @@ export function socketGet(req: SocketGetRequest): Promise<SocketResponse | undef
   });
 }
 
-interface Head {
+export interface Head {
   status: number;
   headers: Map<string, string[]>;
 }
@@ -104,16 +104,7 @@ export class SocketBody extends Readable {
     // listens to (an abort before the head) must not become an uncaught exception.
     this.on("error", () => {});
     const url = req.url;
-    const headers: Record<string, string> = { ...req.headers, host: url.host, connection: "close" };
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`];
-    for (const [k, v] of Object.entries(headers)) {
-      // Written to the wire as they are: a CR or LF would end the header (request splitting).
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
-        throw new InvalidArgumentError(`invalid HTTP header ${JSON.stringify(k)}: ${JSON.stringify(v.slice(0, 40))}`);
-      }
-      lines.push(`${k}: ${v}`);
-    }
-    const request = `${lines.join("\r\n")}\r\n\r\n`;
+    const request = getRequestHead(url, req.headers, "close");
     this.#socket = connect({
       host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: Number(url.port || 80),
@@ -349,8 +340,25 @@ export class SocketBody extends Readable {
   }
 }
 
+/**
+ * The bytes of `GET url` with `headers` (names in lower case) plus `host` and `connection`.
+ * Names and values are checked first: they go to the wire as they are, and a CR or LF would
+ * end the header (request splitting).
+ */
+export function getRequestHead(url: URL, headers: Record<string, string>, connection: "close" | "keep-alive"): string {
+  const all: Record<string, string> = { ...headers, host: url.host, connection };
+  const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`];
+  for (const [k, v] of Object.entries(all)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
+      throw new InvalidArgumentError(`invalid HTTP header ${JSON.stringify(k)}: ${JSON.stringify(v.slice(0, 40))}`);
+    }
+    lines.push(`${k}: ${v}`);
+  }
+  return `${lines.join("\r\n")}\r\n\r\n`;
+}
+
 /** Status line and headers of an HTTP/1.x response head (names lower-cased). */
-function parseHead(text: string): Head | undefined {
+export function parseHead(text: string): Head | undefined {
   const lines = text.split("\r\n");
   const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? "");
   if (!m) return undefined;

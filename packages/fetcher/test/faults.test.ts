@@ -27,9 +27,12 @@ async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
  * Every fault twice: blob bodies read through undici (the default below 8 MiB, this suite's
  * blobs) and read straight from the socket into lent buffers (`socketReadMinBytes: 0`).
  */
+// Every fault on each way a blob body can be read: undici's, ferry's keep-alive connections
+// (the default below the socket-read size) and a socket of its own with lent buffers.
 const READ_PATHS = [
-  { label: "undici bodies", socketReadMinBytes: undefined },
-  { label: "socket reads", socketReadMinBytes: 0 },
+  { label: "undici bodies", socketReadMinBytes: Number.POSITIVE_INFINITY, keepAliveReads: false },
+  { label: "keep-alive reads", socketReadMinBytes: undefined, keepAliveReads: undefined },
+  { label: "socket reads", socketReadMinBytes: 0, keepAliveReads: undefined },
 ];
 
 for (const reads of READ_PATHS) {
@@ -51,7 +54,7 @@ for (const reads of READ_PATHS) {
         layerBytes = await readFile(blobPath(image.dir, layer));
         layout = await buildImage({ dir: join(work, "up"), layers: 1, layerSize: 2 * 1024 * 1024, name: "up" });
         proxy = await startFaultProxy({ target: ctx.server.url });
-        resolver = createRegistryResolver({ retry: { minDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000 }, socketReadMinBytes: reads.socketReadMinBytes });
+        resolver = createRegistryResolver({ retry: { minDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000 }, socketReadMinBytes: reads.socketReadMinBytes, keepAliveReads: reads.keepAliveReads });
       }, 60_000);
       afterEach(() => {
         proxy.setRules([]);
