@@ -76,7 +76,7 @@ export class GetPool {
     if (req.signal?.aborted) throw abortError(req.signal);
     for (let attempt = 0; ; attempt++) {
       // A retry after a stale connection goes on a new one (the next idle one may be stale too).
-      const conn = (attempt === 0 ? this.#take(req.url.origin) : undefined) ?? (await this.#connect(req.url, req.signal));
+      const conn = (attempt === 0 ? this.#take(req.url.origin) : undefined) ?? (await this.#connect(req.url, req.signal, req.stallTimeoutMs));
       try {
         return await conn.exchange(request, req);
       } catch (err) {
@@ -106,14 +106,20 @@ export class GetPool {
     return undefined;
   }
 
-  #connect(url: URL, signal: AbortSignal | undefined): Promise<Connection> {
+  #connect(url: URL, signal: AbortSignal | undefined, stallMs: number): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const socket = connect({ host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || 80), noDelay: true });
       const onAbort = (): void => {
         socket.destroy();
         reject(abortError(signal as AbortSignal));
       };
+      const onTimeout = (): void => {
+        socket.destroy();
+        reject(new Error(`no connection after ${stallMs} ms`));
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
+      socket.setTimeout(stallMs);
+      socket.once("timeout", onTimeout);
       socket.once("error", (err) => {
         signal?.removeEventListener("abort", onAbort);
         reject(err);
@@ -121,6 +127,8 @@ export class GetPool {
       socket.once("connect", () => {
         signal?.removeEventListener("abort", onAbort);
         socket.removeAllListeners("error");
+        socket.removeListener("timeout", onTimeout);
+        socket.setTimeout(0);
         resolve(new Connection(socket, url.origin, (c) => this.#release(c)));
       });
     });
@@ -250,7 +258,8 @@ class Exchange {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#onAbort = () => this.#fail(abortError(req.signal as AbortSignal));
-    req.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (req.signal?.aborted) queueMicrotask(this.#onAbort);
+    else req.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   onData(chunk: Buffer): void {
