@@ -18,21 +18,14 @@ import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { abortError } from "@ferry/core";
 import { ChunkedDecoder } from "./chunked-decoder.ts";
-import { getRequestHead, MAX_HEAD_BYTES, parseHead, type Head } from "./socket-body.ts";
+import { getRequestHead, HeadReader, type Head } from "./http1-head.ts";
+import type { SocketGetRequest, SocketResponse } from "./socket-body.ts";
 
-export interface PooledGetRequest {
-  url: URL;
-  /** Header names in lower case; `host` and `connection` are set here. */
-  headers: Record<string, string>;
-  signal?: AbortSignal;
-  /** Longest silence while bytes are awaited, in ms. */
-  stallTimeoutMs: number;
-}
+/** The same request as a socket read's: URL, lower-case headers, signal, stall timeout. */
+export type PooledGetRequest = SocketGetRequest;
 
-export interface PooledResponse {
-  status: number;
-  header(name: string): string | undefined;
-  headerAll(name: string): string[];
+/** An answer: status, headers, and its body streamed as it arrives. */
+export interface PooledResponse extends Omit<SocketResponse, "body"> {
   body: Readable;
 }
 
@@ -242,8 +235,9 @@ class Exchange {
   #resolve: ((res: PooledResponse | undefined) => void) | undefined;
   #reject: ((err: Error) => void) | undefined;
   readonly #onAbort: () => void;
-  #head: Buffer[] = [];
-  #headBytes = 0;
+  readonly #headReader = new HeadReader();
+  /** Bytes of this exchange's answer seen (a stale kept connection shows none). */
+  #seen = 0;
   #body: PooledBody | undefined;
   /** Body bytes still to come; Infinity when the body ends with the connection or is chunked. */
   #remaining = 0;
@@ -264,6 +258,7 @@ class Exchange {
 
   onData(chunk: Buffer): void {
     if (this.#over) return;
+    this.#seen += chunk.byteLength;
     if (this.#body === undefined) return this.#onHeadBytes(chunk);
     this.#onBodyBytes(chunk);
   }
@@ -282,7 +277,7 @@ class Exchange {
   onError(err: Error): void {
     if (this.#over) return;
     // Nothing of an answer came on a reused connection: the server had closed it while idle.
-    if (this.#reused && this.#body === undefined && this.#headBytes === 0) this.#fail(new StaleConnectionError(err.message));
+    if (this.#reused && this.#body === undefined && this.#seen === 0) this.#fail(new StaleConnectionError(err.message));
     else this.#fail(err);
   }
 
@@ -304,28 +299,15 @@ class Exchange {
   }
 
   #onHeadBytes(chunk: Buffer): void {
-    this.#head.push(chunk);
-    this.#headBytes += chunk.byteLength;
-    const all = this.#head.length === 1 ? chunk : Buffer.concat(this.#head);
-    const end = all.indexOf("\r\n\r\n");
-    if (end < 0 ? this.#headBytes > MAX_HEAD_BYTES : end > MAX_HEAD_BYTES) {
-      this.#fail(new Error(`response head over ${MAX_HEAD_BYTES} bytes`));
+    let got: ReturnType<HeadReader["push"]>;
+    try {
+      got = this.#headReader.push(chunk);
+    } catch (err) {
+      this.#fail(err as Error);
       return;
     }
-    if (end < 0) {
-      if (this.#head.length > 1) this.#head = [all];
-      return;
-    }
-    const head = parseHead(all.subarray(0, end).toString("latin1"));
-    const rest = all.subarray(end + 4);
-    if (head !== undefined && head.status >= 100 && head.status < 200 && head.status !== 101) {
-      // An informational answer (103 Early Hints, a stray 100): the real one follows.
-      this.#head = [];
-      this.#headBytes = 0;
-      if (rest.byteLength > 0) this.#onHeadBytes(Buffer.from(rest));
-      return;
-    }
-    this.#head = [];
+    if (got === undefined) return;
+    const { head, rest } = got;
     if (!this.#accept(head)) {
       this.#decline();
       return;
@@ -408,25 +390,25 @@ class Exchange {
 
   /** Not an answer this path takes: close the connection and let the caller ask through undici. */
   #decline(): void {
-    this.#over = true;
-    this.#req.signal?.removeEventListener("abort", this.#onAbort);
-    const resolve = this.#resolve;
-    this.#resolve = undefined;
-    this.#reject = undefined;
-    this.#conn.finished(false);
-    resolve?.(undefined);
+    this.#end().resolve?.(undefined);
   }
 
   #fail(err: Error): void {
     if (this.#over) return;
+    const { reject } = this.#end();
+    if (reject !== undefined) reject(err);
+    else this.#body?.destroy(err);
+  }
+
+  /** The exchange is over without a clean answer: the connection is closed; who still waits. */
+  #end(): { resolve?: (res: PooledResponse | undefined) => void; reject?: (err: Error) => void } {
     this.#over = true;
     this.#req.signal?.removeEventListener("abort", this.#onAbort);
-    const reject = this.#reject;
+    const waiting = { resolve: this.#resolve, reject: this.#reject };
     this.#resolve = undefined;
     this.#reject = undefined;
     this.#conn.finished(false);
-    if (reject !== undefined) reject(err);
-    else this.#body?.destroy(err);
+    return waiting;
   }
 }
 

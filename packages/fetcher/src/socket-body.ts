@@ -9,7 +9,8 @@
  */
 import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
-import { abortError, InvalidArgumentError, NetworkError } from "@ferry/core";
+import { abortError, NetworkError } from "@ferry/core";
+import { getRequestHead, HeadReader, type Head } from "./http1-head.ts";
 import { redactUrl } from "./registry-error.ts";
 
 export interface SocketGetRequest {
@@ -30,8 +31,6 @@ export interface SocketResponse {
 
 /** Reads that land outside a lent buffer (the head, the first read after a pause) go here. */
 const SCRATCH_BYTES = 32 * 1024;
-/** A head larger than this is refused (distribution's are under 1 KiB). */
-export const MAX_HEAD_BYTES = 64 * 1024;
 /** Chunk size when the body is read as a plain Readable. */
 const READABLE_CHUNK = 256 * 1024;
 
@@ -59,11 +58,6 @@ export function socketGet(req: SocketGetRequest): Promise<SocketResponse | undef
   });
 }
 
-export interface Head {
-  status: number;
-  headers: Map<string, string[]>;
-}
-
 /**
  * The body of a {@link socketGet}. `readInto(buf)` resolves once `buf` is full or the body is
  * complete; the Readable side (used by whoever iterates it instead) reads into fresh buffers.
@@ -75,8 +69,7 @@ export class SocketBody extends Readable {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: () => void;
   #onHead: ((head: Head | undefined | Error) => void) | undefined;
-  #headParts: Buffer[] = [];
-  #headBytes = 0;
+  readonly #headReader = new HeadReader();
   /** Body bytes read into scratch buffers, not yet handed out. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -207,7 +200,7 @@ export class SocketBody extends Readable {
   /** One socket read of `n` bytes into `buf` (a lent buffer or a scratch one). Returns false to pause. */
   #onRead(n: number, buf: Uint8Array): boolean {
     if (this.#onHead !== undefined) {
-      this.#scratch = undefined; // kept in #headParts
+      this.#scratch = undefined; // kept by the head reader
       return this.#onHeadBytes(Buffer.from(buf.buffer, buf.byteOffset, n));
     }
     const take = Math.min(n, this.#remaining);
@@ -249,26 +242,17 @@ export class SocketBody extends Readable {
 
   /** Head bytes arrive in scratch buffers; once the blank line is seen, the head is judged. */
   #onHeadBytes(data: Buffer): boolean {
-    this.#headParts.push(data);
-    this.#headBytes += data.byteLength;
-    const all = this.#headParts.length === 1 ? data : Buffer.concat(this.#headParts);
-    const end = all.indexOf("\r\n\r\n");
-    if (end < 0 ? this.#headBytes > MAX_HEAD_BYTES : end > MAX_HEAD_BYTES) {
-      this.#failAll(this.#networkError(`response head over ${MAX_HEAD_BYTES} bytes`));
+    let got: ReturnType<HeadReader["push"]>;
+    try {
+      got = this.#headReader.push(data);
+    } catch (err) {
+      this.#failAll(this.#networkError((err as Error).message));
       return false;
     }
-    if (end < 0) return true;
-    const head = parseHead(all.subarray(0, end).toString("latin1"));
-    if (head !== undefined && head.status >= 100 && head.status < 200 && head.status !== 101) {
-      // An informational answer (103 Early Hints, a stray 100): the real one follows.
-      this.#headParts = [];
-      this.#headBytes = 0;
-      const rest = all.subarray(end + 4);
-      return rest.byteLength > 0 ? this.#onHeadBytes(Buffer.from(rest)) : true;
-    }
+    if (got === undefined) return true;
+    const { head, rest } = got;
     const onHead = this.#onHead as (head: Head | undefined | Error) => void;
     this.#onHead = undefined;
-    this.#headParts = [];
     const length = head?.headers.get("content-length");
     const lengthOk = length?.length === 1 && /^\d+$/.test(length[0] as string);
     const coded = head?.headers.has("transfer-encoding") === true;
@@ -287,7 +271,6 @@ export class SocketBody extends Readable {
     if (lengthOk) this.#declared = this.#remaining = Number((length as string[])[0]);
     else this.#toEof = true;
     this.#remaining = lengthOk ? this.#declared : Number.MAX_SAFE_INTEGER;
-    const rest = all.subarray(end + 4);
     const take = Math.min(rest.byteLength, this.#remaining);
     if (take > 0) {
       this.#pending.push(rest.subarray(0, take));
@@ -338,39 +321,4 @@ export class SocketBody extends Readable {
       details: { method: "GET", url: redactUrl(this.#url), errno: (cause as { code?: string } | undefined)?.code },
     });
   }
-}
-
-/**
- * The bytes of `GET url` with `headers` (names in lower case) plus `host` and `connection`.
- * Names and values are checked first: they go to the wire as they are, and a CR or LF would
- * end the header (request splitting).
- */
-export function getRequestHead(url: URL, headers: Record<string, string>, connection: "close" | "keep-alive"): string {
-  const all: Record<string, string> = { ...headers, host: url.host, connection };
-  const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`];
-  for (const [k, v] of Object.entries(all)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
-      throw new InvalidArgumentError(`invalid HTTP header ${JSON.stringify(k)}: ${JSON.stringify(v.slice(0, 40))}`);
-    }
-    lines.push(`${k}: ${v}`);
-  }
-  return `${lines.join("\r\n")}\r\n\r\n`;
-}
-
-/** Status line and headers of an HTTP/1.x response head (names lower-cased). */
-export function parseHead(text: string): Head | undefined {
-  const lines = text.split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? "");
-  if (!m) return undefined;
-  const headers = new Map<string, string[]>();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) return undefined;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const list = headers.get(name);
-    if (list) list.push(value);
-    else headers.set(name, [value]);
-  }
-  return { status: Number(m[1]), headers };
 }

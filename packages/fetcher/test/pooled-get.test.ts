@@ -73,6 +73,16 @@ async function readAll(body: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+/** Run `fn` with a new pool, closed afterwards whatever happens. */
+async function withPool(fn: (pool: GetPool) => Promise<void>): Promise<void> {
+  const pool = new GetPool();
+  try {
+    await fn(pool);
+  } finally {
+    pool.close();
+  }
+}
+
 const get = (pool: GetPool, url: URL, extra: Partial<Parameters<GetPool["get"]>[0]> = {}) =>
   pool.get({ url, headers: { "user-agent": "test" }, stallTimeoutMs: 2000, ...extra });
 
@@ -81,8 +91,7 @@ describe("GetPool", () => {
     const bodies = [randomBytes(1000), randomBytes(70_000), randomBytes(1)];
     let i = 0;
     const srv = await rawServer((so) => so.write(ok(bodies[i++]!)));
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       for (const b of bodies) {
         const res = await get(pool, srv.url);
         expect(res?.status).toBe(200);
@@ -93,9 +102,7 @@ describe("GetPool", () => {
       expect(srv.requests[0]).toMatch(/^GET \/v2\/r\/blobs\/sha256:aa HTTP\/1\.1\r\n/);
       expect(srv.requests[0]).toContain("connection: keep-alive");
       expect(srv.requests[0]).toContain(`host: ${srv.url.host}`);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("sends a request again on a new connection when the server closed the kept one", async () => {
@@ -105,15 +112,12 @@ describe("GetPool", () => {
       so.write(ok(body));
       setTimeout(() => so.destroy(), 20);
     });
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       expect((await readAll((await get(pool, srv.url))!.body)).equals(body)).toBe(true);
       await new Promise((r) => setTimeout(r, 60)); // the server has closed the idle connection
       expect((await readAll((await get(pool, srv.url))!.body)).equals(body)).toBe(true);
       expect(srv.connections).toBe(2);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("does not keep a connection the answer said to close, or one that sent more than the answer", async () => {
@@ -124,16 +128,13 @@ describe("GetPool", () => {
       if (n === 1) so.write(ok(body, "Connection: close\r\n"));
       else so.write(Buffer.concat([ok(body), Buffer.from("HTTP/1.1 200 OK\r\n")])); // a stray extra
     });
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       expect((await readAll((await get(pool, srv.url))!.body)).equals(body)).toBe(true);
       expect(pool.idleCount()).toBe(0);
       expect((await readAll((await get(pool, srv.url))!.body)).equals(body)).toBe(true);
       expect(pool.idleCount()).toBe(0);
       expect(srv.connections).toBe(2);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("decodes chunked answers, success or error, and keeps the connection after them", async () => {
@@ -146,8 +147,7 @@ describe("GetPool", () => {
         for (let i = 0; i < text.length; i += 7) so.write(text.slice(i, i + 7));
       }
     });
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const a = await get(pool, srv.url);
       expect((await readAll(a!.body)).toString()).toBe("hello, blob");
       const b = await get(pool, srv.url);
@@ -155,21 +155,16 @@ describe("GetPool", () => {
       expect((await readAll(b!.body)).toString()).toBe('{"errors":[]}');
       expect(srv.connections).toBe(1);
       expect(pool.idleCount()).toBe(1);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("fails the body on broken chunk framing and drops the connection", async () => {
     const srv = await rawServer((so) => so.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello world\r\n0\r\n\r\n"));
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const res = await get(pool, srv.url);
       await expect(readAll(res!.body)).rejects.toThrow(/chunk/);
       expect(pool.idleCount()).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it.each([
@@ -181,13 +176,10 @@ describe("GetPool", () => {
     ["a head that does not parse", "HTTP/2 200\r\n\r\n"],
   ])("declines %s (resolves undefined, connection closed) so undici asks again", async (_, answer) => {
     const srv = await rawServer((so) => so.write(answer));
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       expect(await get(pool, srv.url)).toBeUndefined();
       expect(pool.idleCount()).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("hands back an error answer whose body ends with the connection, and skips informational heads", async () => {
@@ -195,16 +187,13 @@ describe("GetPool", () => {
       so.write('HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"errors":[]}');
       so.end();
     });
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const res = await get(pool, srv.url);
       expect(res?.status).toBe(404);
       expect(res?.header("content-type")).toBe("application/json");
       expect((await readAll(res!.body)).toString()).toBe('{"errors":[]}');
       expect(pool.idleCount()).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("delivers the bytes that came, then fails the body, when the connection drops mid-body", async () => {
@@ -212,8 +201,7 @@ describe("GetPool", () => {
       so.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
       so.write(Buffer.alloc(300, 7), () => so.destroy());
     });
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const res = await get(pool, srv.url);
       let got = 0;
       await expect(
@@ -223,47 +211,36 @@ describe("GetPool", () => {
       ).rejects.toThrow(/closed/);
       expect(got).toBe(300);
       expect(pool.idleCount()).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("fails with a plain error when no answer comes within the stall timeout", async () => {
     const srv = await rawServer(() => {});
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const err = await get(pool, srv.url, { stallTimeoutMs: 100 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/no bytes for 100 ms/);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("stops at once on abort, before or while waiting, and closes the connection", async () => {
     const srv = await rawServer(() => {});
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const ac = new AbortController();
       const p = get(pool, srv.url, { signal: ac.signal });
       setTimeout(() => ac.abort(), 30);
       await expect(p).rejects.toMatchObject({ code: "Aborted" });
       await expect(get(pool, srv.url, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "Aborted" });
       expect(pool.idleCount()).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("refuses a header that would split the request, sending nothing", async () => {
     const srv = await rawServer(() => {});
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       await expect(pool.get({ url: srv.url, headers: { "x-evil": "a\r\nInjected: 1" }, stallTimeoutMs: 1000 })).rejects.toMatchObject({ code: "InvalidArgument" });
       expect(srv.connections).toBe(0);
-    } finally {
-      pool.close();
-    }
+    });
   });
 
   it("closes idle connections after idleTimeoutMs, and all of them on close()", async () => {
@@ -284,8 +261,7 @@ describe("GetPool", () => {
   it("streams a large body with back-pressure to a slow reader, exact", async () => {
     const body = randomBytes(6 * 1024 * 1024);
     const srv = await rawServer((so) => so.write(ok(body)));
-    const pool = new GetPool();
-    try {
+    await withPool(async (pool) => {
       const res = await get(pool, srv.url);
       const parts: Buffer[] = [];
       for await (const c of res!.body as AsyncIterable<Buffer>) {
@@ -294,9 +270,7 @@ describe("GetPool", () => {
       }
       expect(Buffer.concat(parts).equals(body)).toBe(true);
       expect(pool.idleCount()).toBe(1);
-    } finally {
-      pool.close();
-    }
+    });
   });
 });
 
