@@ -28,7 +28,8 @@ async function main(argv: string[]): Promise<void> {
   if (process.env.BENCH_SDK_DEFAULTS !== "1") useBaselineWasm();
   const [cmd, ...rest] = argv;
   const positional = rest.filter((a, i) => !a.startsWith("--") && !(i > 0 && rest[i - 1] === "--concurrency"));
-  const concurrency = flag(rest, "--concurrency");
+  // BENCH_CONCURRENCY=N: the same as --concurrency N for every run (A/B runs of the default).
+  const concurrency = flag(rest, "--concurrency") ?? process.env.BENCH_CONCURRENCY;
   const common = concurrency !== undefined ? { concurrency: Number(concurrency) } : {};
   // BENCH_RANGES=N: fetch blobs with N parallel 16 MiB ranges (parallelRangeThreshold 0), to measure that option.
   const ranges = Number(process.env.BENCH_RANGES ?? 0);
