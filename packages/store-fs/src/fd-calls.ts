@@ -29,10 +29,10 @@ export function futimesFd(fd: number, atime: Date, mtime: Date): Promise<void> {
 
 /** Write `length` bytes of `buf` at file offset `position`, however many calls that takes. */
 export async function pwriteAll(fd: number, buf: Uint8Array, length: number, position: number): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    done += await new Promise<number>((resolve, reject) =>
-      fs.write(fd, buf, done, length - done, position + done, (err, n) => (err ? reject(err) : resolve(n))),
+  let written = 0;
+  while (written < length) {
+    written += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, written, length - written, position + written, (err, n) => (err ? reject(err) : resolve(n))),
     );
   }
 }

@@ -35,11 +35,6 @@ export class StagingPool {
     return this.#out < maxOut ? this.take() : undefined;
   }
 
-  /** Buffers taken and not given back. */
-  get out(): number {
-    return this.#out;
-  }
-
   /** Return a buffer taken from this pool; its owner must not touch it afterwards. */
   give(buf: Buffer): void {
     if (this.#lent.delete(buf)) this.#out--;
