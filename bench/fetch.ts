@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { Descriptor, Digest, Ingester, Status, Writer } from "../packages/core/src/index.ts";
 import { DigestMismatchError, MediaTypes, SizeMismatchError } from "../packages/core/src/index.ts";
-import { createRegistryResolver, fetchToStore } from "../packages/fetcher/src/index.ts";
+import { createRegistryResolver, fetchToStore, type RegistryResolverOptions } from "../packages/fetcher/src/index.ts";
 import { openFsStore } from "../packages/store-fs/src/index.ts";
 import { randomStream, startDockerRegistry, startFaultProxy } from "../packages/testkit/src/index.ts";
 
@@ -80,7 +80,8 @@ async function time(label: string, fn: () => Promise<void>): Promise<number> {
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "ferry-bench-fetch-"));
   const registry = await startDockerRegistry({ logLevel: "error", tmpDir: work });
-  const resolver = createRegistryResolver();
+  // BENCH_RESOLVER='{"keepAliveReads":false}': resolver options (JSON), for A/B runs.
+  const resolver = createRegistryResolver(process.env.BENCH_RESOLVER ? (JSON.parse(process.env.BENCH_RESOLVER) as RegistryResolverOptions) : {});
   try {
     // Digest first (one pass over the seeded stream), then push the same bytes.
     const h = createHash("sha256");

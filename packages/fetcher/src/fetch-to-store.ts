@@ -76,7 +76,8 @@ async function fetchOnce(fetcher: Fetcher, desc: Descriptor, ingester: Ingester,
   if (fetcher instanceof RegistryFetcher && parallel && desc.size >= parallel.threshold) {
     try {
       // False means Range was ignored: the serial copy below takes over (restarting from 0 if needed).
-      await parallelInto(writer, fetcher.opener(desc), desc, { ...parallel, signal, onRetry, onReconnect, onProgress });
+      // Through undici, as fetch()'s parallel ranges (see RegistryFetcher.fetch).
+      await parallelInto(writer, fetcher.opener(desc, false), desc, { ...parallel, signal, onRetry, onReconnect, onProgress });
     } catch (err) {
       await writer.close();
       throw err;
