@@ -7,6 +7,8 @@ export interface SeenRequest {
   method: string;
   url: string;
   headers: IncomingMessage["headers"];
+  /** Header names in the order they came (tells one HTTP client from another). */
+  headerNames: string[];
 }
 
 export interface StubServer {
@@ -19,7 +21,8 @@ export interface StubServer {
 export async function startStub(handler: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<StubServer> {
   const seen: SeenRequest[] = [];
   const server = createServer((req, res) => {
-    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    const headerNames = req.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, headerNames });
     Promise.resolve(handler(req, res)).catch((err: unknown) => {
       res.statusCode = 500;
       res.end(String(err));
