@@ -6,7 +6,8 @@
  */
 import type { ServerResponse } from "node:http";
 import { describe, expect, it } from "vitest";
-import { digestOf, MediaTypes, type Descriptor, type Writer } from "@ferry/core";
+import { digestOf, MediaTypes, type Descriptor } from "@ferry/core";
+import { lendingWriter } from "@ferry/core/testsuite";
 import { createMemoryStore } from "@ferry/store-memory";
 import { createRegistryResolver, fetchToStore, type RegistryFetcher } from "../src/index.ts";
 import { socketGet, type SocketResponse } from "../src/socket-body.ts";
@@ -169,22 +170,6 @@ describe("socketGet", () => {
   });
 });
 
-/** A writer that records the buffers handed to write (no copy: the test reads them at once). */
-function lendingWriter(inner: Writer, window: Uint8Array, seen: Uint8Array[]): Writer {
-  return {
-    ref: inner.ref,
-    window: () => window,
-    write: (chunk) => {
-      seen.push(chunk);
-      return inner.write(chunk);
-    },
-    digest: () => inner.digest(),
-    status: () => inner.status(),
-    truncate: (size) => inner.truncate(size),
-    commit: (size, expected, options) => inner.commit(size, expected, options),
-    close: () => inner.close(),
-  };
-}
 
 describe("RegistryFetcher with socket reads", () => {
   it("reads blobs of at least socketReadMinBytes on their own connection, into the writer's window", async () => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { Status, Writer } from "../content.ts";
 import { digestOf, type Digest } from "../digest.ts";
 import { DigestMismatchError, isNotFound, NotFoundError } from "../errors.ts";
+import { lendingWriter } from "../testsuite/lending-writer.ts";
 import { copyBlob } from "./copy-blob.ts";
 
 const data = Buffer.alloc(300_000);
@@ -77,19 +78,6 @@ function createMemoryStore() {
   };
 }
 
-/** Wrap `inner` so it lends `window` (a fixed buffer) and records what each write was given. */
-function lending(inner: Writer, window: Uint8Array | undefined, writes: Uint8Array[]): Writer {
-  return {
-    ref: inner.ref,
-    window: () => window,
-    write: (c) => (writes.push(c), inner.write(c)),
-    digest: () => inner.digest(),
-    status: () => inner.status(),
-    truncate: (s) => inner.truncate(s),
-    commit: (s, e, o) => inner.commit(s, e, o),
-    close: () => inner.close(),
-  };
-}
 
 describe("copyBlob with a readInto source", () => {
   it("reads straight into the writer's window and writes back the filled prefix", async () => {
@@ -97,7 +85,7 @@ describe("copyBlob with a readInto source", () => {
     const window = new Uint8Array(64 * 1024);
     const writes: Uint8Array[] = [];
     const progress: number[] = [];
-    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), window, writes);
+    const w = lendingWriter(await store.writer({ ref: "r", total: data.length, expected: digest }), window, writes);
     expect(await copyBlob(w, () => intoSource(), { size: data.length, expected: digest, onProgress: (o) => progress.push(o) })).toBe("written");
     expect(writes.length).toBe(Math.ceil(data.length / window.byteLength));
     for (const c of writes) expect(c.buffer === window.buffer && c.byteOffset === 0).toBe(true);
@@ -125,7 +113,7 @@ describe("copyBlob with a readInto source", () => {
     const writes: Uint8Array[] = [];
     const inner = await store.writer({ ref: "r", total: data.length, expected: digest });
     let calls = 0;
-    const w = { ...lending(inner, window, writes), window: () => (calls++ % 2 === 0 ? window : undefined) };
+    const w = { ...lendingWriter(inner, window, writes), window: () => (calls++ % 2 === 0 ? window : undefined) };
     expect(await copyBlob(w, () => intoSource(), { size: data.length, expected: digest })).toBe("written");
     const own = writes.filter((c) => c.buffer !== window.buffer);
     expect(own.length).toBeGreaterThan(0);
@@ -137,18 +125,18 @@ describe("copyBlob with a readInto source", () => {
   it("a failing read fails the copy, closes the writer and keeps the ingest for a resume", async () => {
     const store = createMemoryStore();
     const window = new Uint8Array(32 * 1024);
-    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
+    const w = lendingWriter(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
     await expect(copyBlob(w, () => intoSource(0, { failAt: 150_000 }), { size: data.length, expected: digest })).rejects.toMatchObject({ code: "Network" });
     await expect(store.info(digest)).rejects.toSatisfy(isNotFound);
     expect((await store.status("r")).offset).toBe(150_000);
-    const again = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
+    const again = lendingWriter(await store.writer({ ref: "r", total: data.length, expected: digest }), window, []);
     expect(await copyBlob(again, (o) => intoSource(o), { size: data.length, expected: digest })).toBe("written");
   });
 
   it("an abort stops the loop with Aborted", async () => {
     const store = createMemoryStore();
     const ac = new AbortController();
-    const w = lending(await store.writer({ ref: "r", total: data.length, expected: digest }), new Uint8Array(32 * 1024), []);
+    const w = lendingWriter(await store.writer({ ref: "r", total: data.length, expected: digest }), new Uint8Array(32 * 1024), []);
     const run = copyBlob(w, () => intoSource(), { size: data.length, signal: ac.signal, onProgress: (o) => o > 0 && ac.abort() });
     await expect(run).rejects.toMatchObject({ code: "Aborted" });
   });
