@@ -19,8 +19,8 @@ import {
 } from "@ferry/core";
 import type { AuthScope, RequestAuthorizer, RetryOptions } from "./options.ts";
 import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.ts";
-import { GetPool } from "./pooled-get.ts";
-import { socketGet, type SocketResponse } from "./socket-body.ts";
+import { GetPool, type PooledGetRequest, type PooledResponse } from "./pooled-get.ts";
+import { socketGet } from "./socket-body.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
@@ -255,9 +255,9 @@ export class HttpClient {
         const pooled = plainGet && !socket && req.pooledRead === true && this.#pool !== undefined;
         res =
           (socket
-            ? await this.#dispatchSocket(state, url, req, headers, crossOrigin)
+            ? await this.#dispatchOwn(state, url, req, headers, crossOrigin, socketGet)
             : pooled
-              ? await this.#dispatchPooled(state, url, req, headers, crossOrigin)
+              ? await this.#dispatchOwn(state, url, req, headers, crossOrigin, (r) => (this.#pool as GetPool).get(r))
               : undefined) ?? (await this.#dispatch(state, url, req, headers, body, crossOrigin));
       } catch (err) {
         if (req.signal?.aborted) throw abortError(req.signal);
@@ -364,28 +364,22 @@ export class HttpClient {
   }
 
   /**
-   * {@link socketGet} under the host's concurrency slot. Resolves undefined, slot released, when
-   * the server's answer needs undici.
+   * A GET on ferry's own connections ({@link socketGet}, or the keep-alive pool's `get`) under
+   * the host's concurrency slot. Resolves undefined, slot released, when the server's answer
+   * needs undici.
    */
-  #dispatchSocket(state: HostState, url: URL, req: HttpRequest, headers: Record<string, string>, crossOrigin: boolean): Promise<HttpResponse | undefined> {
+  #dispatchOwn(
+    state: HostState,
+    url: URL,
+    req: HttpRequest,
+    headers: Record<string, string>,
+    crossOrigin: boolean,
+    get: (r: PooledGetRequest) => Promise<PooledResponse | undefined>,
+  ): Promise<HttpResponse | undefined> {
     return this.#underSlot(state, req.signal, async () => {
       const lower: Record<string, string> = {};
       for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v;
-      const res = await socketGet({ url, headers: lower, signal: req.signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
-      return res && { status: res.status, url, crossOrigin, body: res.body, header: res.header, headerAll: res.headerAll };
-    });
-  }
-
-  /**
-   * A GET over the pool's keep-alive connections, under the host's concurrency slot. Resolves
-   * undefined, slot released, when the server's answer needs undici.
-   */
-  #dispatchPooled(state: HostState, url: URL, req: HttpRequest, headers: Record<string, string>, crossOrigin: boolean): Promise<HttpResponse | undefined> {
-    const pool = this.#pool as GetPool;
-    return this.#underSlot(state, req.signal, async () => {
-      const lower: Record<string, string> = {};
-      for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v;
-      const res = await pool.get({ url, headers: lower, signal: req.signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
+      const res = await get({ url, headers: lower, signal: req.signal, stallTimeoutMs: req.bodyTimeoutMs ?? this.stallTimeoutMs });
       return res && { status: res.status, url, crossOrigin, body: res.body, header: res.header, headerAll: res.headerAll };
     });
   }
