@@ -128,6 +128,8 @@ export class FsStore implements ContentStore {
     if (typeof root !== "string" || root.length === 0) throw new InvalidArgumentError("store root must be a non-empty path");
     const writeBatchBytes = positive(options.writeBatchBytes, 2 * MiB, "writeBatchBytes");
     const directMemory = options.directWriteMemoryBytes === 0 ? 0 : positive(options.directWriteMemoryBytes, 16 * MiB, "directWriteMemoryBytes");
+    /** Aligned batches the budget holds. */
+    const budgetBatches = Math.floor(directMemory / alignUp(writeBatchBytes));
     const checkpointBytes = positive(options.checkpointBytes, 16 * MiB, "checkpointBytes");
     const staleLockMs = positive(options.staleLockMs, 30_000, "staleLockMs");
     const fsync = options.fsync ?? true;
@@ -147,9 +149,9 @@ export class FsStore implements ContentStore {
       fsync,
       hashWorkerMinBytes: options.hashWorkerMinBytes,
       directWriteMinBytes: thresholdBytes(options.directWriteMinBytes, 8 * MiB, "directWriteMinBytes"),
-      directSpareLimit: Math.floor(directMemory / alignUp(writeBatchBytes)),
+      directSpareLimit: budgetBatches,
       // Idle batches kept for the next writers: as many as the budget allows, at least one.
-      directStaging: new StagingPool(alignUp(writeBatchBytes), Math.max(1, Math.floor(directMemory / alignUp(writeBatchBytes))), options.allocateAligned ?? ((n) => alignedBuffer(n))),
+      directStaging: new StagingPool(alignUp(writeBatchBytes), Math.max(1, budgetBatches), options.allocateAligned ?? ((n) => alignedBuffer(n))),
       direct: { supported: true },
       onClosed: (w) => this.#release(w.ref, w),
     };

@@ -18,7 +18,7 @@
  *   If another process created an ingest of this ref meanwhile, a spill leaves that one alone
  *   (its owner's bytes win; ours were never acknowledged as stored).
  */
-import { mkdir, open, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   FailedPreconditionError,
@@ -283,14 +283,13 @@ export class SmallBlobWriter implements Writer {
         return;
       }
       // The same files, in the same order, as FsWriter's new ingest: `ref` last, atomically.
-      const fh = await open(ingestFile(dir, "data"), "w", 0o644);
+      const fd = await openFd(ingestFile(dir, "data"), "w", 0o644);
       try {
-        let pos = 0;
-        while (pos < this.#offset) pos += (await fh.write(this.#buf, pos, this.#offset - pos, pos)).bytesWritten;
+        await pwriteAll(fd, this.#buf, this.#offset, 0);
         // The data's mtime counts as "updated" too: it must say when the last byte came.
-        await fh.utimes(this.#updatedAt, this.#updatedAt);
+        await futimesFd(fd, this.#updatedAt, this.#updatedAt);
       } finally {
-        await fh.close();
+        await closeFd(fd);
       }
       if (existed) await unlinkIfExists(ingestFile(dir, "hashState"));
       await writeFile(ingestFile(dir, "total"), String(this.#total));
