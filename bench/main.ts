@@ -109,10 +109,12 @@ async function main(): Promise<void> {
   try {
     const bundles = join(scratch, "bundles");
     await mkdir(bundles);
-    const worker = await bundleEntry(join(here, "worker.ts"), bundles, "worker");
-    // ferry runs with the node flags of the `ferry` executable (its V8 memory settings), unless
-    // BENCH_SDK_DEFAULTS=1 asks for an embedding process at Node's defaults.
-    if (!sdkDefaults) worker.splice(1, 0, ...FERRY_NODE_FLAGS);
+    // ferry runs as the `ferry` executable runs: its node flags (V8 memory settings), its bundle
+    // compiled from a V8 code cache, WebAssembly on the baseline compiler (set on the command
+    // line here, where bin/ferry.js sets it before compiling: the cache is only valid under the
+    // flags it was made with). BENCH_SDK_DEFAULTS=1 runs an embedding process at Node's defaults.
+    const worker = await bundleEntry(join(here, "worker.ts"), bundles, "worker", { codeCache: !sdkDefaults });
+    if (!sdkDefaults) worker.splice(1, 0, ...FERRY_NODE_FLAGS, "--liftoff-only");
     const getBlobs = await bundleEntry(join(here, "get-blobs.ts"), bundles, "get-blobs");
     const zeroCopyGet = await bundleEntry(join(here, "zero-copy-get.ts"), bundles, "zero-copy-get");
     if (opts.cpuProf) {
@@ -190,7 +192,7 @@ async function main(): Promise<void> {
       },
       ferryProcess: sdkDefaults
         ? "Node defaults (BENCH_SDK_DEFAULTS=1)"
-        : `as the ferry executable: node ${FERRY_NODE_FLAGS.join(" ")}, useBaselineWasm()`,
+        : `as the ferry executable: node ${FERRY_NODE_FLAGS.join(" ")}, useBaselineWasm(), bundle compiled from a V8 code cache`,
       limits,
       cases,
     };

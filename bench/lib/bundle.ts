@@ -3,22 +3,44 @@
  * the esbuild that tsx already depends on, so measured processes run plain JavaScript: no
  * TypeScript loader, no esbuild service process, no compile time in the figures. Falls back to
  * running the entry under tsx when esbuild cannot be found.
+ *
+ * With `codeCache`, the bundle is CommonJS and runs through the CLI's bin/run-bundle.js, as the
+ * `ferry` executable runs its own: compiled from a V8 code cache beside it after the first run.
  */
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const runBundleJs = fileURLToPath(new URL("../../packages/cli/bin/run-bundle.js", import.meta.url));
 
 interface EsbuildApi {
   build(options: Record<string, unknown>): Promise<unknown>;
 }
 
-/** A command prefix that runs a bundled entry: `[node, file]` or `[node, --import, tsx, entry]`. */
-export async function bundleEntry(entry: string, outDir: string, name: string): Promise<string[]> {
+/**
+ * A command prefix that runs a bundled entry: `[node, file]`, `[node, run-bundle.js, file]` (with
+ * `codeCache`) or `[node, --import, tsx, entry]`.
+ */
+export async function bundleEntry(entry: string, outDir: string, name: string, { codeCache = false } = {}): Promise<string[]> {
   let esbuild: EsbuildApi;
   try {
     const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
     esbuild = req("esbuild") as EsbuildApi;
   } catch {
     return [process.execPath, "--import", "tsx", entry];
+  }
+  if (codeCache) {
+    const outfile = join(outDir, `${name}.cjs`);
+    await esbuild.build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      logLevel: "error",
+    });
+    return [process.execPath, runBundleJs, outfile];
   }
   const outfile = join(outDir, `${name}.mjs`);
   await esbuild.build({

@@ -25,6 +25,8 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code === "EPIPE") process.exit(ExitCode.Ok);
 });
 
-const code = await run(process.argv.slice(2), { signal: controller.signal });
-// Flush stdout before exiting: process.exit does not wait for a piped stdout to drain.
-process.stdout.write("", () => process.exit(code));
+// No top-level await: the bundle of this entry is CommonJS (scripts/bundle.mjs says why).
+void run(process.argv.slice(2), { signal: controller.signal }).then((code) => {
+  // Flush stdout before exiting: process.exit does not wait for a piped stdout to drain.
+  process.stdout.write("", () => process.exit(code));
+});
