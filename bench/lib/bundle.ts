@@ -29,30 +29,21 @@ export async function bundleEntry(entry: string, outDir: string, name: string, {
   } catch {
     return [process.execPath, "--import", "tsx", entry];
   }
-  if (codeCache) {
-    const outfile = join(outDir, `${name}.cjs`);
-    await esbuild.build({
-      entryPoints: [entry],
-      outfile,
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
-      logLevel: "error",
-    });
-    return [process.execPath, runBundleJs, outfile];
-  }
-  const outfile = join(outDir, `${name}.mjs`);
+  const outfile = join(outDir, `${name}.${codeCache ? "cjs" : "mjs"}`);
   await esbuild.build({
     entryPoints: [entry],
     outfile,
     bundle: true,
     platform: "node",
-    format: "esm",
     target: "node20",
     logLevel: "error",
-    // CommonJS dependencies (undici) call require() for node built-ins.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    ...(codeCache
+      ? { format: "cjs" }
+      : {
+          format: "esm",
+          // CommonJS dependencies (undici) call require() for node built-ins.
+          banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+        }),
   });
-  return [process.execPath, outfile];
+  return codeCache ? [process.execPath, runBundleJs, outfile] : [process.execPath, outfile];
 }
