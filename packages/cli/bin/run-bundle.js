@@ -5,12 +5,13 @@
 // without (docs/cli.md, "Start-up").
 //
 // The cache file is `<bundle>.cache`: the SHA-256 of the bundle's text, the SHA-256 of the V8
-// data, then the data. V8 itself only checks the source's *length* (and its own version and
+// data, how long the run that made it lasted (ms, uint32), then the data. V8 itself only checks the source's *length* (and its own version and
 // flags), so the first hash keeps a rebuilt bundle from ever running with another build's
 // compiled code; the second refuses a torn or corrupted file. Anything that does not match is
 // ignored and replaced. The cache is written at exit, after the run compiled the functions it
 // needed, when it was missing or refused; a directory the user cannot write (an installed
-// package) only means no cache.
+// package) only means no cache. A cache made by a short run (a first `ferry content ls`) holds
+// little of what a transfer compiles, so the first long run that uses it makes a new one.
 //
 // V8 also refuses data made under other V8 flags: a flag a process sets at run time must be set
 // before runBundle compiles (bin/ferry.js sets --liftoff-only first for that reason).
@@ -24,12 +25,16 @@ import { pathToFileURL } from "node:url";
 import { Script } from "node:vm";
 
 const HASH_BYTES = 32;
+const HEADER_BYTES = 2 * HASH_BYTES + 4;
 
 function sha256(data) {
   return createHash("sha256").update(data).digest();
 }
 
-/** The V8 data in `cacheFile` when it was made for `sourceHash` and is whole; else undefined. */
+/**
+ * The V8 data in `cacheFile` and how long its run lasted, when it was made for `sourceHash` and
+ * is whole; else undefined.
+ */
 function readCache(cacheFile, sourceHash) {
   let file;
   try {
@@ -37,18 +42,20 @@ function readCache(cacheFile, sourceHash) {
   } catch {
     return undefined;
   }
-  if (file.length <= 2 * HASH_BYTES) return undefined;
-  const data = file.subarray(2 * HASH_BYTES);
+  if (file.length <= HEADER_BYTES) return undefined;
+  const data = file.subarray(HEADER_BYTES);
   if (!file.subarray(0, HASH_BYTES).equals(sourceHash)) return undefined;
   if (!file.subarray(HASH_BYTES, 2 * HASH_BYTES).equals(sha256(data))) return undefined;
-  return data;
+  return { data, madeInMs: file.readUInt32BE(2 * HASH_BYTES) };
 }
 
-function writeCache(cacheFile, sourceHash, data) {
+function writeCache(cacheFile, sourceHash, data, madeInMs) {
   // A temporary name and a rename: a concurrent start reads the old file or the new, never half.
   const tmp = `${cacheFile}.${process.pid}.tmp`;
+  const ms = Buffer.alloc(4);
+  ms.writeUInt32BE(Math.min(Math.round(madeInMs), 0xffffffff));
   try {
-    writeFileSync(tmp, Buffer.concat([sourceHash, sha256(data), data]));
+    writeFileSync(tmp, Buffer.concat([sourceHash, sha256(data), ms, data]));
     renameSync(tmp, cacheFile);
   } catch {
     try {
@@ -62,19 +69,29 @@ function writeCache(cacheFile, sourceHash, data) {
 /**
  * Run the CommonJS file `file` in this context, as Node's loader would (exports, require, module,
  * __filename, __dirname), compiling it with the code cache `<file>.cache` when that is valid.
- * With `write: false` a missing or refused cache is not written (runs too short to be
- * representative, such as `--version`). Returns how the cache was used: "hit", "miss" (none
- * usable) or "rejected" (V8 refused it: another Node version or other flags).
+ * With `write: false` nothing is written (runs too short to be representative, such as
+ * `--version`). A run of `refreshAfterMs` or more that used a cache made by a shorter run
+ * replaces it at exit (once: the new cache is a long run's). Returns how the cache was used: "hit",
+ * "miss" (none usable) or "rejected" (V8 refused it: another Node version or other flags).
  */
-export function runBundle(file, { write = true } = {}) {
+export function runBundle(file, { write = true, refreshAfterMs = 1000 } = {}) {
   const source = readFileSync(file, "utf8");
   const sourceHash = sha256(source);
   const cacheFile = `${file}.cache`;
-  const cachedData = readCache(cacheFile, sourceHash);
+  const cached = readCache(cacheFile, sourceHash);
+  const cachedData = cached?.data;
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const started = performance.now();
   const script = new Script(wrapped, { filename: file, cachedData });
   const outcome = cachedData === undefined ? "miss" : script.cachedDataRejected ? "rejected" : "hit";
-  if (outcome !== "hit" && write) process.once("exit", () => writeCache(cacheFile, sourceHash, script.createCachedData()));
+  const shortMade = outcome !== "hit" || cached.madeInMs < refreshAfterMs;
+  if (write && shortMade) {
+    process.once("exit", () => {
+      const ranMs = performance.now() - started;
+      if (outcome === "hit" && ranMs < refreshAfterMs) return; // no better than the cache it used
+      writeCache(cacheFile, sourceHash, script.createCachedData(), ranMs);
+    });
+  }
   globalThis[Symbol.for("ferry.codeCache")] = outcome;
   const module = { exports: {}, filename: file, id: ".", loaded: false };
   script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, dirname(file));

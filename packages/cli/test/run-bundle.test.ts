@@ -115,6 +115,39 @@ describe("runBundle", () => {
     expect((await stat(`${file}.cache`)).isDirectory()).toBe(true);
   });
 
+  it("replaces a cache made by a short run with one made by the first long run that uses it", async () => {
+    const dir = join(tmp.dir, "grow");
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, "bundle.cjs");
+    // 200 functions compiled only when called: a run with "all" compiles them, one without does not;
+    // "slow" makes the run last 300 ms.
+    const fns = Array.from({ length: 200 }, (_, i) => `function g${i}(a) { let s = 0; for (let k = 0; k < a; k++) s += (k * ${i + 3}) % 7; return s + ${i}; }`);
+    await writeFile(
+      file,
+      `"use strict";\n${fns.join("\n")}\nconst all = [${fns.map((_, i) => `g${i}`).join(", ")}];\n` +
+        `if (process.argv.includes("all")) for (const g of all) g(3);\n` +
+        `if (process.argv.includes("slow")) { const t = Date.now(); while (Date.now() - t < 300); }\n` +
+        `process.stdout.write(JSON.stringify({ outcome: globalThis[Symbol.for("ferry.codeCache")] }) + "\\n");\n`,
+    );
+    const entry = join(dir, "entry.mjs");
+    await writeFile(entry, `import { runBundle } from ${JSON.stringify(runBundleJs)};\nrunBundle(${JSON.stringify(file)}, { refreshAfterMs: 200 });\n`);
+    const go = (...args: string[]): string => {
+      const r = spawnSync(process.execPath, [entry, ...args], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { outcome: string }).outcome;
+    };
+    const cacheStat = () => stat(`${file}.cache`);
+    expect(go()).toBe("miss"); // a short run: its cache holds the top level only
+    const small = await cacheStat();
+    expect(go("all")).toBe("hit"); // short too: kept
+    expect((await cacheStat()).mtimeMs).toBe(small.mtimeMs);
+    expect(go("all", "slow")).toBe("hit"); // the first long run: replaced, with what it compiled
+    const grown = await cacheStat();
+    expect(grown.size).toBeGreaterThan(small.size * 1.5);
+    expect(go("all", "slow")).toBe("hit"); // a long run's cache stays
+    expect((await cacheStat()).mtimeMs).toBe(grown.mtimeMs);
+  });
+
   it("writes no cache with write: false", async () => {
     const file = await newBundle("nowrite");
     const entry = join(tmp.dir, "nowrite", "entry.mjs");
