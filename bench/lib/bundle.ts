@@ -12,6 +12,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const runBundleJs = fileURLToPath(new URL("../../packages/cli/bin/run-bundle.js", import.meta.url));
+// The CLI's own bundle settings (plain JavaScript, so imported by URL with its type spelled here).
+const cliBundleOptions = new URL("../../packages/cli/scripts/bundle-options.mjs", import.meta.url).href;
+type BundleOptions = (entry: string, outfile: string) => Record<string, unknown>;
 
 interface EsbuildApi {
   build(options: Record<string, unknown>): Promise<unknown>;
@@ -29,7 +32,14 @@ export async function bundleEntry(entry: string, outDir: string, name: string, {
   } catch {
     return [process.execPath, "--import", "tsx", entry];
   }
-  const outfile = join(outDir, `${name}.${codeCache ? "cjs" : "mjs"}`);
+  if (codeCache) {
+    // Built exactly as `pnpm build` builds the ferry executable's bundle.
+    const outfile = join(outDir, `${name}.cjs`);
+    const { bundleOptions } = (await import(cliBundleOptions)) as { bundleOptions: BundleOptions };
+    await esbuild.build({ ...bundleOptions(entry, outfile), logLevel: "error" });
+    return [process.execPath, runBundleJs, outfile];
+  }
+  const outfile = join(outDir, `${name}.mjs`);
   await esbuild.build({
     entryPoints: [entry],
     outfile,
@@ -37,13 +47,9 @@ export async function bundleEntry(entry: string, outDir: string, name: string, {
     platform: "node",
     target: "node20",
     logLevel: "error",
-    ...(codeCache
-      ? { format: "cjs" }
-      : {
-          format: "esm",
-          // CommonJS dependencies (undici) call require() for node built-ins.
-          banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-        }),
+    format: "esm",
+    // CommonJS dependencies (undici) call require() for node built-ins.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
-  return codeCache ? [process.execPath, runBundleJs, outfile] : [process.execPath, outfile];
+  return [process.execPath, outfile];
 }

@@ -62,6 +62,10 @@ describe("bin/ferry.js run as an executable", () => {
   it("runs dist/ferry.cjs while it is newer than the sources, the sources when it is stale or FERRY_NO_BUNDLE=1", async () => {
     const built = spawnSync(process.execPath, [bundleScript], { encoding: "utf8" });
     expect(built.status, built.stderr).toBe(0);
+    // rxjs comes from its ES build, tree-shaken (its CommonJS index loads every operator at start).
+    const text = await readFile(bundleFile, "utf8");
+    expect(text).toContain("rxjs/dist/esm/internal/Subject.js");
+    expect(text).not.toContain("rxjs/dist/cjs/");
     const fresh = await probe(["--version"]);
     expect(fresh).toMatchObject({ code: 0, entry: "bundle" });
     expect(fresh.stdout).toMatch(/^ferry \d+\.\d+\.\d+/);
