@@ -1,5 +1,5 @@
 // Run a CommonJS bundle with a V8 code cache beside it, so a process does not parse and compile
-// the same 1.3 MB of JavaScript on every start. Node 20 has no compile cache of its own
+// the same ~1 MB of JavaScript on every start. Node 20 has no compile cache of its own
 // (module.enableCompileCache() arrived in Node 22.1), but vm.Script accepts V8's cached data.
 // Measured on a `ferry pull` with nothing to download: 0.21–0.29 s with the cache, 0.28–0.32 s
 // without (docs/cli.md, "Start-up").
