@@ -4,7 +4,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type Server, type Socket } from "node:net";
+import { spawn } from "node:child_process";
+import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpClient } from "../src/http-client.ts";
 import { GetPool } from "../src/pooled-get.ts";
@@ -221,6 +222,35 @@ describe("GetPool", () => {
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/no bytes for 100 ms/);
     });
+  });
+
+  it("fails with a plain error when the connection is not made within the stall timeout", async () => {
+    // A listener in a stopped process: the kernel queues a connection or two, then drops SYNs,
+    // so a connect waits (the way a black-holed host behaves).
+    const child = spawn(process.execPath, ["-e", `const s = require("node:net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => console.log(s.address().port));`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const [line] = (await once(child.stdout!, "data")) as [Buffer];
+      const port = Number(line.toString().trim());
+      child.kill("SIGSTOP");
+      const fillers = Array.from({ length: 4 }, () => netConnect({ port, host: "127.0.0.1" }).on("error", () => {}));
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        await withPool(async (pool) => {
+          const started = performance.now();
+          const err = await get(pool, new URL(`http://127.0.0.1:${port}/v2/r/blobs/sha256:aa`), { stallTimeoutMs: 150 }).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(Error);
+          expect((err as Error).message).toBe("no connection after 150 ms");
+          expect(performance.now() - started).toBeLessThan(5000); // not the kernel's SYN retries
+          expect(pool.idleCount()).toBe(0);
+        });
+      } finally {
+        for (const f of fillers) f.destroy();
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("stops at once on abort, before or while waiting, and closes the connection", async () => {
