@@ -7,17 +7,17 @@
  * With `codeCache`, the bundle is CommonJS and runs through the CLI's bin/run-bundle.js, as the
  * `ferry` executable runs its own: compiled from a V8 code cache beside it after the first run.
  */
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const runBundleJs = fileURLToPath(new URL("../../packages/cli/bin/run-bundle.js", import.meta.url));
-// The CLI's own bundle settings (plain JavaScript, so imported by URL with its type spelled here).
+// The CLI's bundle settings and the esbuild it resolves (tsx's): plain JavaScript, so imported by
+// URL with its types spelled here.
 const cliBundleOptions = new URL("../../packages/cli/scripts/bundle-options.mjs", import.meta.url).href;
-type BundleOptions = (entry: string, outfile: string) => Record<string, unknown>;
 
-interface EsbuildApi {
-  build(options: Record<string, unknown>): Promise<unknown>;
+interface BundleSettings {
+  esbuild: { build(options: Record<string, unknown>): Promise<unknown> };
+  bundleOptions(entry: string, outfile: string): Record<string, unknown>;
 }
 
 /**
@@ -25,17 +25,16 @@ interface EsbuildApi {
  * `codeCache`) or `[node, --import, tsx, entry]`.
  */
 export async function bundleEntry(entry: string, outDir: string, name: string, { codeCache = false } = {}): Promise<string[]> {
-  let esbuild: EsbuildApi;
+  let settings: BundleSettings;
   try {
-    const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
-    esbuild = req("esbuild") as EsbuildApi;
+    settings = (await import(cliBundleOptions)) as BundleSettings;
   } catch {
     return [process.execPath, "--import", "tsx", entry];
   }
+  const { esbuild, bundleOptions } = settings;
   if (codeCache) {
     // Built exactly as `pnpm build` builds the ferry executable's bundle.
     const outfile = join(outDir, `${name}.cjs`);
-    const { bundleOptions } = (await import(cliBundleOptions)) as { bundleOptions: BundleOptions };
     await esbuild.build({ ...bundleOptions(entry, outfile), logLevel: "error" });
     return [process.execPath, runBundleJs, outfile];
   }
@@ -45,9 +44,9 @@ export async function bundleEntry(entry: string, outDir: string, name: string, {
     outfile,
     bundle: true,
     platform: "node",
+    format: "esm",
     target: "node20",
     logLevel: "error",
-    format: "esm",
     // CommonJS dependencies (undici) call require() for node built-ins.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
