@@ -89,6 +89,14 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
+/**
+ * The error Node's streams report when one closed without ending or failing (`pipeline`'s
+ * ERR_STREAM_PREMATURE_CLOSE), for stream wrappers that must report the same thing.
+ */
+export function prematureClose(): Error {
+  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
+}
+
 export function abortError(signal: AbortSignal): AbortedError {
   const reason: unknown = signal.reason;
   if (reason instanceof AbortedError) return reason;

@@ -13,6 +13,7 @@ import {
   digestAlgorithm,
   FerryError,
   NetworkError,
+  prematureClose,
   SizeMismatchError,
   type Digest,
   type Digester,
@@ -359,10 +360,6 @@ export class RangeReadable extends Readable {
   }
 }
 
-/** What a stream reports when it closed without ending or failing. */
-function prematureClose(): Error {
-  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
-}
 
 export interface HttpReadSeekerOptions extends TransferHooks {
   size: number;

@@ -4,6 +4,7 @@
  */
 import { Readable } from "node:stream";
 import type { Descriptor } from "../descriptor.ts";
+import { prematureClose } from "../errors.ts";
 import type { BlobStatus } from "../status/reporter.ts";
 import type { FetchOptions, FetchStream, Fetcher, PushSource, RetryInfo } from "../transport.ts";
 
@@ -121,9 +122,4 @@ class MeteredReadable extends Readable {
     if (!this.#upstream.destroyed) this.#upstream.destroy();
     cb(err);
   }
-}
-
-/** What `pipeline` reported when the upstream closed without ending or failing. */
-function prematureClose(): Error {
-  return Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
 }
