@@ -12,9 +12,17 @@ export function errno(err: unknown): string | undefined {
 export const isENOENT = (err: unknown): boolean => errno(err) === "ENOENT";
 export const isEEXIST = (err: unknown): boolean => errno(err) === "EEXIST";
 
+/**
+ * A name part no other process or call picks: random once per process (or worker), then a
+ * counter. A CSPRNG call per name cost ~9 µs, a temp file per small commit. Files named with it
+ * are created exclusively all the same.
+ */
 export function randomToken(): string {
-  return randomBytes(8).toString("hex");
+  tokenPrefix ??= randomBytes(8).toString("hex");
+  return `${tokenPrefix}${(tokenCount++).toString(36)}`;
 }
+let tokenPrefix: string | undefined;
+let tokenCount = 0;
 
 /** Name of a temporary sibling of `path`; the dot prefix keeps walks from mistaking it for data. */
 export function tempSibling(path: string): string {
