@@ -10,7 +10,7 @@
  * link, which a reopen detects and discards.
  */
 import { constants as fsConstants } from "node:fs";
-import { chmod, mkdir, open, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   FailedPreconditionError,
@@ -294,16 +294,12 @@ export class FsWriter implements Writer {
       else if (storedExpected === undefined) await writeFileAtomic(ingestFile(dir, "expected"), expected);
       startedAt = (await readTime(ingestFile(dir, "startedAt"))) ?? now;
       updatedAt = (await readTime(ingestFile(dir, "updatedAt"))) ?? startedAt;
-      fh = await openData(dir, false);
-      const st = await fh.stat();
-      if (st.nlink > 1) {
-        // A commit published this file and crashed before removing the ingest: the bytes are
-        // a committed blob now and must not be appended to. Start over.
-        await fh.close();
-        await unlink(ingestFile(dir, "data"));
+      const kept = await openKeptData(dir);
+      fh = kept.fh;
+      if (kept.published) {
         await unlinkIfExists(ingestFile(dir, "hashState"));
-        fh = await openData(dir, true);
       } else {
+        const st = await fh.stat();
         offset = st.size;
         const mtime = Math.floor(st.mtimeMs);
         if (mtime > updatedAt.getTime()) updatedAt = new Date(mtime);
@@ -876,6 +872,27 @@ export class FsWriter implements Writer {
       this.#ctx.onClosed(this);
     }
   }
+}
+
+/**
+ * Open a kept ingest's data to go on writing. A commit makes the file read-only, links it into
+ * `blobs/`, then removes the ingest; a crash in between leaves either a published blob (more
+ * than one link: never to be written to, so it is unlinked here and the ingest starts over) or
+ * a read-only file never linked (made writable again: only root could open it as it is).
+ * Checked before opening, by path: an open for writing fails on a read-only file.
+ */
+async function openKeptData(dir: string): Promise<{ fh: FileHandle; published: boolean }> {
+  const path = ingestFile(dir, "data");
+  const st = await lstat(path).catch((err: unknown) => {
+    if (isENOENT(err)) return undefined;
+    throw err;
+  });
+  if (st !== undefined && st.nlink > 1) {
+    await unlink(path);
+    return { fh: await openData(dir, true), published: true };
+  }
+  if (st !== undefined && (st.mode & 0o200) === 0) await chmod(path, 0o644);
+  return { fh: await openData(dir, false), published: false };
 }
 
 async function openData(dir: string, fresh: boolean): Promise<FileHandle> {

@@ -1,5 +1,6 @@
 import { describe, expect, it, beforeEach, afterEach } from "vitest";
-import { readFile, readdir, stat, writeFile, utimes } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { chmod, chown, link, mkdir, readFile, readdir, stat, writeFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { digestOf, type Digest, type Info } from "@ferry/core";
@@ -16,6 +17,12 @@ beforeEach(async () => {
 afterEach(async () => {
   await dir.cleanup();
 });
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  if (!(await stat(path)).isDirectory()) return;
+  for (const name of await readdir(path)) await chownTree(join(path, name), uid, gid);
+}
 
 async function put(data: Uint8Array, ref = `r-${digestOf(data).slice(7, 19)}`, labels?: Record<string, string>): Promise<Digest> {
   const w = await store.writer({ ref, total: data.byteLength });
@@ -278,18 +285,73 @@ describe("FsStore resume", () => {
     const w = await store.writer({ ref: "crash" });
     await w.write(data.subarray(0, 400));
     await w.close();
-    // Simulate: the blob got linked into blobs/ but the ingest dir survived.
-    const { link } = await import("node:fs/promises");
+    // Simulate what a commit does before removing the ingest (read-only, then linked into
+    // blobs/) and a crash right after.
     const idata = join(dir.path, "ingest", ingestKey("crash"), "data");
-    await link(idata, join(dir.path, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7)));
+    const published = join(dir.path, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7));
+    await chmod(idata, 0o444);
+    await link(idata, published);
     const w2 = await store.writer({ ref: "crash" });
     expect((await w2.status()).offset).toBe(0);
+    expect((await stat(idata)).mode & 0o777).toBe(0o644);
     await w2.write(data);
     await w2.commit(1000, digestOf(data));
-    // The blob published before the "crash" is untouched.
+    // The blob published before the "crash" is untouched, and still read-only.
+    expect((await stat(published)).mode & 0o777).toBe(0o444);
     const r = await store.readerAt({ digest: digestOf(data.subarray(0, 400)) });
     expect(Buffer.from(await r.read(0, 1000))).toEqual(data.subarray(0, 400));
     await r.close();
+  });
+
+  it("a crash between making the data read-only and linking it leaves an ingest a reopen resumes", async () => {
+    const data = bytes(1000);
+    const w = await store.writer({ ref: "crash" });
+    await w.write(data.subarray(0, 400));
+    await w.close();
+    const idata = join(dir.path, "ingest", ingestKey("crash"), "data");
+    await chmod(idata, 0o444);
+    const w2 = await store.writer({ ref: "crash" });
+    expect((await w2.status()).offset).toBe(400);
+    expect((await stat(idata)).mode & 0o777).toBe(0o644);
+    await w2.write(data.subarray(400));
+    await w2.commit(1000, digestOf(data));
+    expect(await store.info(digestOf(data))).toMatchObject({ size: 1000 });
+  });
+
+  // Root opens read-only files for writing anyway: the user who hit this was not root.
+  it.runIf(process.getuid?.() === 0)("a user other than root reopens either crashed commit", async () => {
+    const data = bytes(1000);
+    const root = join(dir.path, "nobody");
+    await mkdir(root);
+    const asNobody = await openFsStore(root, { fsync: false });
+    for (const [ref, linked] of [["linked", true], ["unlinked", false]] as const) {
+      const w = await asNobody.writer({ ref });
+      await w.write(data.subarray(0, 400));
+      await w.close();
+      const idata = join(root, "ingest", ingestKey(ref), "data");
+      await chmod(idata, 0o444);
+      if (linked) await link(idata, join(root, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7))).catch(() => {});
+    }
+    await chownTree(root, 65534, 65534);
+    await chmod(dir.path, 0o755); // mkdtemp made it 0700: nobody could not reach the store
+    const script = `
+      import { openFsStore } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).pathname)};
+      const store = await openFsStore(${JSON.stringify(root)}, { fsync: false });
+      const out = {};
+      for (const ref of ["linked", "unlinked"]) {
+        const w = await store.writer({ ref });
+        out[ref] = (await w.status()).offset;
+        await w.close();
+      }
+      console.log(JSON.stringify(out));`;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      uid: 65534,
+      gid: 65534,
+      cwd: new URL("..", import.meta.url).pathname,
+      encoding: "utf8",
+      env: { ...process.env, HOME: root, TSX_DISABLE_CACHE: "1" },
+    });
+    expect(JSON.parse(out.trim())).toEqual({ linked: 0, unlinked: 400 });
   });
 });
 
