@@ -35,7 +35,7 @@ import { ingestFile, readIngestStatus } from "./ingest-files.ts";
 import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
 import { NameIndex, emptyIndex } from "./name-index.ts";
 import { heldHereError, heldIngestsOf, type HeldIngest } from "./held-ingests.ts";
-import { SMALL_TEMP_PREFIX, SmallBlobWriter } from "./small-blob-writer.ts";
+import { SMALL_TEMP_MIN_AGE_MS, SMALL_TEMP_PREFIX, SmallBlobWriter } from "./small-blob-writer.ts";
 import { StagingPool } from "./staging-pool.ts";
 import { alignUp, alignedBuffer } from "./aligned-buffer.ts";
 
@@ -410,9 +410,10 @@ export class FsStore implements ContentStore {
         continue;
       }
       if (name.startsWith(SMALL_TEMP_PREFIX)) {
-        // A small-blob commit's temp file, left by a crash between its creation and unlink.
+        // A small-blob commit's temp file, left by a crash between its creation and unlink (or
+        // one being committed right now: hence the minimum age).
         const st = await stat(dir).catch(() => undefined);
-        if (st !== undefined && now - st.mtimeMs > maxIdleMs) await unlinkIfExists(dir);
+        if (st !== undefined && now - st.mtimeMs > Math.max(maxIdleMs, SMALL_TEMP_MIN_AGE_MS)) await unlinkIfExists(dir);
         continue;
       }
       if (!isIngestKey(name)) continue;

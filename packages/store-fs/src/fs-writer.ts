@@ -222,35 +222,39 @@ export class FsWriter implements Writer {
     return at < staging.byteLength ? staging.subarray(at) : undefined;
   }
 
-  /** Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. */
-  static async open(ctx: WriterContext, options: WriterOptions): Promise<FsWriter> {
-    const { ref, signal } = options;
-    validateRef(ref);
-    throwIfAborted(signal);
-    const total = options.total ?? 0;
-    if (!Number.isSafeInteger(total) || total < 0) throw new InvalidArgumentError(`total must be a non-negative integer, got ${options.total}`);
-    const expected = options.expected === undefined ? undefined : parseDigest(options.expected);
-    const dir = ctx.layout.ingestPath(ref);
-
-    let lock: FileLock | undefined;
-    for (let attempt = 0; lock === undefined; attempt++) {
-      try {
-        // Inside the try: a recursive mkdir racing a commit that removes this directory can
-        // itself fail with ENOENT (it sees EEXIST, then the directory is gone).
-        await mkdir(dir, { recursive: true });
-        const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: ctx.staleLockMs });
-        if (!got.lock) throw lockedError(`ingest ${JSON.stringify(ref)}`, got.holder);
-        lock = got.lock;
-      } catch (err) {
-        // The directory vanished under us (an abort or commit elsewhere removed it): recreate.
-        if (isENOENT(err) && attempt < 10) continue;
-        throw err;
-      }
-    }
+  /**
+   * Open or resume the ingest `options.ref`; `Locked` when a live writer holds it. `held` is
+   * the ingest's lock when the caller holds it already (the small-blob writer's spill, which
+   * must not let go of its ingest between writing it and going on with it); it is released
+   * when the open fails.
+   */
+  static async open(ctx: WriterContext, options: WriterOptions, held?: FileLock): Promise<FsWriter> {
+    let lock = held;
     try {
+      const { ref, signal } = options;
+      validateRef(ref);
+      throwIfAborted(signal);
+      const total = options.total ?? 0;
+      if (!Number.isSafeInteger(total) || total < 0) throw new InvalidArgumentError(`total must be a non-negative integer, got ${options.total}`);
+      const expected = options.expected === undefined ? undefined : parseDigest(options.expected);
+      const dir = ctx.layout.ingestPath(ref);
+      for (let attempt = 0; lock === undefined; attempt++) {
+        try {
+          // Inside the try: a recursive mkdir racing a commit that removes this directory can
+          // itself fail with ENOENT (it sees EEXIST, then the directory is gone).
+          await mkdir(dir, { recursive: true });
+          const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: ctx.staleLockMs });
+          if (!got.lock) throw lockedError(`ingest ${JSON.stringify(ref)}`, got.holder);
+          lock = got.lock;
+        } catch (err) {
+          // The directory vanished under us (an abort or commit elsewhere removed it): recreate.
+          if (isENOENT(err) && attempt < 10) continue;
+          throw err;
+        }
+      }
       return await FsWriter.#load(ctx, { ref, dir, lock, total, expected, signal });
     } catch (err) {
-      await lock.release();
+      await lock?.release();
       throw err;
     }
   }

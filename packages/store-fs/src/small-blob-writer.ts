@@ -38,7 +38,7 @@ import { validateLabels } from "./blob-meta.ts";
 import { newDigester } from "./digesters.ts";
 import { closeFd, fsyncFd, futimesFd, openFd, pwriteAll, unlinkPath } from "./fd-calls.ts";
 import { FileLock, lockedError } from "./file-lock.ts";
-import { fsyncDirShared, isEEXIST, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
+import { fsyncDirShared, isEEXIST, isENOENT, randomToken, readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import { FsWriter, type ResumeInfo, type WriterContext } from "./fs-writer.ts";
 import { linkBlob, recordCommitMeta } from "./link-blob.ts";
 import { verifyDigests } from "./verify-digests.ts";
@@ -46,6 +46,14 @@ import { ingestFile } from "./ingest-files.ts";
 
 /** Prefix of the temporary files small commits write in `ingest/` before linking them. */
 export const SMALL_TEMP_PREFIX = ".blob-";
+
+/**
+ * `expireIngests` leaves a small commit's temp file alone until it is this old, whatever idle
+ * time it is given: the file lives from the commit's start to its link, and nothing says which
+ * process (in which PID namespace) owns it. A commit taking this long has a broken disk; a
+ * crash's leftover is one small file.
+ */
+export const SMALL_TEMP_MIN_AGE_MS = 10 * 60_000;
 
 export interface SmallBlobWriterInit {
   ctx: WriterContext;
@@ -251,7 +259,8 @@ export class SmallBlobWriter implements Writer {
       throw err;
     }
     // The temp name goes while the directory fsync runs; only the link needs to be durable.
-    await Promise.all([unlinkPath(tmp), fsync ? fsyncDirShared(dirname(target)) : undefined]);
+    // (Gone already is fine: the blob is published, whoever removed the name.)
+    await Promise.all([unlinkIfExists(tmp), fsync ? fsyncDirShared(dirname(target)) : undefined]);
     await recordCommitMeta(meta, digest, labels, now);
   }
 
@@ -264,18 +273,29 @@ export class SmallBlobWriter implements Writer {
     const { layout, staleLockMs } = this.#ctx;
     const dir = layout.ingestPath(this.ref);
     let existed = false;
-    try {
-      await mkdir(dir);
-    } catch (err) {
-      if (!isEEXIST(err)) throw err;
-      existed = true;
+    let got: Awaited<ReturnType<typeof FileLock.tryAcquire>> | undefined;
+    for (let attempt = 0; got === undefined; attempt++) {
+      try {
+        existed = false;
+        try {
+          await mkdir(dir);
+        } catch (err) {
+          if (!isEEXIST(err)) throw err;
+          existed = true;
+        }
+        got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: staleLockMs });
+      } catch (err) {
+        // Removed between the two (another process expiring or aborting it): create it again.
+        if (isENOENT(err) && attempt < 10) continue;
+        throw err;
+      }
     }
-    const got = await FileLock.tryAcquire(ingestFile(dir, "lock"), { staleMs: staleLockMs });
     if (!got.lock) {
       // Another process started an ingest of this ref meanwhile and holds it: leave it be.
       if (keepOpen) throw lockedError(`ingest ${JSON.stringify(this.ref)}`, got.holder);
       return;
     }
+    let handedOver = false;
     try {
       if (existed && (await readOptional(ingestFile(dir, "ref"))) !== undefined) {
         // A complete ingest of another process (closed meanwhile): its bytes win.
@@ -298,15 +318,17 @@ export class SmallBlobWriter implements Writer {
       await writeFile(ingestFile(dir, "startedAt"), this.#startedAt.toISOString());
       await writeFile(ingestFile(dir, "updatedAt"), this.#updatedAt.toISOString());
       await writeFileAtomic(ingestFile(dir, "ref"), this.ref);
+      handedOver = keepOpen;
     } finally {
-      await got.lock.release();
+      if (!handedOver) await got.lock.release();
     }
     this.#buf = EMPTY;
     if (!keepOpen) return;
-    // The ref stays reserved in this process's registry, so only another process could take
-    // the lock in between; it would then resume these bytes, and this writer reports Locked.
+    // The lock goes straight to the regular writer: released in between, another process could
+    // expire or abort the ingest and the writer would start an empty one, the bytes accepted
+    // so far lost without a word.
     try {
-      this.#inner = await FsWriter.open(this.#ctx, { ref: this.ref, total: this.#total, expected: this.#expected, signal: this.#signal });
+      this.#inner = await FsWriter.open(this.#ctx, { ref: this.ref, total: this.#total, expected: this.#expected, signal: this.#signal }, got.lock);
     } catch (err) {
       this.#finish(); // the bytes are on disk, resumable; this writer cannot go on
       throw err;

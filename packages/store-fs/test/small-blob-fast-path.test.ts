@@ -3,11 +3,13 @@
  * `smallBlobBytes` and no ingest on disk holds its bytes in memory and writes only the blob at
  * commit; everything else turns it into a regular, resumable on-disk ingest.
  */
-import { cp, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { digestOf } from "@ferry/core";
 import { hashWasmDigesters, ingestKey, openFsStore, type FsStore, type FsWriter } from "../src/index.ts";
+import { FileLock } from "../src/file-lock.ts";
+import { SMALL_TEMP_MIN_AGE_MS } from "../src/small-blob-writer.ts";
 import { bytes, codeOf, tempDir } from "./helpers.ts";
 
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -144,6 +146,29 @@ describe("small-blob fast path", () => {
     expect(await ingestEntries()).toEqual([]);
   });
 
+  it("flush() holds the ingest's lock from writing it to going on with it", async () => {
+    const data = bytes(9000);
+    const w = await store.writer({ ref: "held", total: data.byteLength });
+    await w.write(data.subarray(0, 4000));
+    // Whenever the lock is let go during the flush, act as another process would that expires
+    // or aborts an unlocked ingest: remove it.
+    let releases = 0;
+    const release = vi.spyOn(FileLock.prototype, "release").mockImplementation(async () => {
+      releases++;
+      await rm(ingestDir("held"), { recursive: true, force: true });
+    });
+    try {
+      await w.flush!();
+    } finally {
+      release.mockRestore();
+    }
+    expect(releases).toBe(0);
+    expect((await w.status()).offset).toBe(4000);
+    await w.write(data.subarray(4000));
+    await w.commit(data.byteLength, digestOf(data));
+    expect(await readFile(blobPath(digestOf(data)))).toEqual(data);
+  });
+
   it("a failed commit keeps the bytes as a closed, resumable ingest", async () => {
     const data = bytes(2000);
     const w = await store.writer({ ref: "bad", total: 2000 });
@@ -243,6 +268,20 @@ describe("small-blob fast path", () => {
     await utimes(stale, old, old);
     await store.expireIngests(60_000);
     expect(await ingestEntries()).toEqual([".blob-fedcba9876543210.tmp"]);
+  });
+
+  it("expireIngests leaves a temp file younger than the minimum age, even with no idle time at all", async () => {
+    // The temp of a commit in progress (its mtime is the commit's start): removing it failed
+    // commits, and some only after their blob was published.
+    const recent = join(dir.path, "ingest", ".blob-00000000000000001.tmp");
+    const old = join(dir.path, "ingest", ".blob-00000000000000002.tmp");
+    await writeFile(recent, "x");
+    await writeFile(old, "y");
+    const t = (ago: number): Date => new Date(Date.now() - ago);
+    await utimes(recent, t(SMALL_TEMP_MIN_AGE_MS - 60_000), t(SMALL_TEMP_MIN_AGE_MS - 60_000));
+    await utimes(old, t(SMALL_TEMP_MIN_AGE_MS + 60_000), t(SMALL_TEMP_MIN_AGE_MS + 60_000));
+    await store.expireIngests(0);
+    expect(await ingestEntries()).toEqual([".blob-00000000000000001.tmp"]);
   });
 
   it("smallBlobBytes: 0 turns the fast path off; a bad value is refused", async () => {
