@@ -460,7 +460,16 @@ export class FsWriter implements Writer {
   }
 
   digest(): Digest {
-    if (this.#offload !== undefined) return this.#offload.digestSync();
+    if (this.#offload !== undefined) {
+      try {
+        return this.#offload.digestSync();
+      } catch (err) {
+        // The worker's hash state is gone (or unreachable): as after a failed write, the writer
+        // is done; a reopen resumes from the file.
+        this.#broken ??= err;
+        throw err;
+      }
+    }
     if (this.#digester === undefined) {
       if (this.#finalDigest !== undefined) return this.#finalDigest;
       throw new FailedPreconditionError(`writer for ${JSON.stringify(this.ref)} is closed`);

@@ -17,7 +17,14 @@ import { InternalError, type DigestAlgorithm } from "@ferry/core";
 
 const WORKER_SOURCE = `
 "use strict";
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
+// Dying (an uncaught exception included) says so in shared memory: a main thread blocked in a
+// synchronous digest never sees this worker's 'exit' event.
+const dead = new Int32Array(workerData.dead);
+process.on("exit", () => {
+  Atomics.store(dead, 0, 1);
+  Atomics.notify(dead, 0);
+});
 const { createHash } = require("node:crypto");
 const { readSync } = require("node:fs");
 const hashes = new Map();
@@ -97,6 +104,8 @@ parentPort.on("message", (m) => {
 
 /** How long a synchronous digest waits for the worker before giving up. */
 const SYNC_DIGEST_TIMEOUT_MS = 60_000;
+/** How often a synchronous digest looks whether the worker died meanwhile. */
+const SYNC_DEATH_CHECK_MS = 10;
 
 interface Reply {
   seq: number;
@@ -125,6 +134,9 @@ export class HashWorkerPool {
   }
 
   #worker: Worker | undefined;
+  /** Set to 1 by the current worker as it exits. */
+  #dead: Int32Array | undefined;
+  #died: ((reason: string) => void) | undefined;
   /** Bumped each time a worker dies: ingests of an earlier generation are unusable. */
   #generation = 0;
   #deathReason: string | undefined;
@@ -162,9 +174,13 @@ export class HashWorkerPool {
     worker.postMessage({ op: "digest", id: ingest.id, shared, extra: extra && extra.byteLength > 0 ? extra.slice() : undefined });
     const deadline = Date.now() + SYNC_DIGEST_TIMEOUT_MS;
     while (Atomics.load(flag, 0) === 0) {
+      if (this.#dead !== undefined && Atomics.load(this.#dead, 0) === 1) {
+        this.#died?.("exited during a digest");
+        throw new InternalError("hash worker died before answering a digest; close and reopen the writer to resume");
+      }
       const left = deadline - Date.now();
       if (left <= 0) throw new InternalError(`hash worker did not answer a digest within ${SYNC_DIGEST_TIMEOUT_MS} ms`);
-      Atomics.wait(flag, 0, 0, Math.min(left, 1000));
+      Atomics.wait(flag, 0, 0, Math.min(left, SYNC_DEATH_CHECK_MS));
     }
     const n = Atomics.load(flag, 0);
     if (n < 0) throw new InternalError("hash worker failed to compute a digest");
@@ -181,9 +197,14 @@ export class HashWorkerPool {
     if (ingest.generation === this.#generation && this.#worker !== undefined) this.#worker.postMessage({ op: "close", id: ingest.id });
   }
 
-  /** Test hook: make the worker die of an uncaught exception. */
-  crashForTest(): void {
+  /**
+   * Test hook: make the worker die of an uncaught exception. `blockUntilDead` keeps this thread
+   * busy (as a long synchronous task would) until the worker is gone, so that its 'exit' event
+   * is still unhandled when the caller goes on.
+   */
+  crashForTest(options: { blockUntilDead?: boolean } = {}): void {
     this.#worker?.postMessage({ op: "crash" });
+    if (options.blockUntilDead && this.#dead !== undefined) Atomics.wait(this.#dead, 0, 0, 10_000);
   }
 
   #live(ingest: PoolIngest): Worker {
@@ -195,7 +216,8 @@ export class HashWorkerPool {
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: "ferry-hash" });
+    const dead = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: "ferry-hash", workerData: { dead: dead.buffer } });
     worker.unref();
     worker.on("message", (r: Reply) => {
       const p = this.#pending.get(r.seq);
@@ -218,6 +240,8 @@ export class HashWorkerPool {
     worker.on("error", (err) => died(err.message));
     worker.on("exit", (code) => died(`exited with code ${code}`));
     this.#worker = worker;
+    this.#dead = dead;
+    this.#died = died;
     return worker;
   }
 

@@ -140,6 +140,29 @@ it("a worker that dies mid-ingest fails the writer with Internal; a reopen resum
   expect((await store.info(digestOf(data))).size).toBe(data.byteLength);
 });
 
+it("a worker that died while this thread was busy fails a synchronous digest at once, not after its timeout", async () => {
+  const data = randomBytes(2 * MiB);
+  const w = (await store.writer({ ref: "big-dead-digest", total: 16 * MiB })) as FsWriter;
+  await writeAll(w, data, 65_536);
+  HashWorkerPool.shared().crashForTest({ blockUntilDead: true });
+  const started = Date.now();
+  let code: string | undefined;
+  try {
+    w.digest();
+  } catch (err) {
+    code = (err as { code?: string }).code;
+  }
+  expect(code).toBe("Internal");
+  // It waited 60 s (the timeout for a live but silent worker) with the event loop blocked.
+  expect(Date.now() - started).toBeLessThan(5_000);
+  expect(await codeOf(w.write(data))).toBe("FailedPrecondition"); // broken until reopened
+  await w.close();
+  const all = Buffer.concat([data, randomBytes(14 * MiB)]);
+  const again = (await store.writer({ ref: "big-dead-digest", total: all.byteLength })) as FsWriter;
+  await writeAll(again, all.subarray(again.resumed.offset), 65_536);
+  await again.commit(all.byteLength, digestOf(all));
+});
+
 it("a partial file left by a dead process is resumed from its length", async () => {
   const data = randomBytes(9 * MiB);
   const ref = "big-killed";
