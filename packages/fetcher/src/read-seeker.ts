@@ -77,6 +77,7 @@ export class RangeReadable extends Readable {
   #first: HttpResponse | undefined;
   #body: Readable | undefined;
   #opening = false;
+  #openSeq = 0;
   #stuck = 0;
   #ignoredReported = false;
   #onAbort: (() => void) | undefined;
@@ -221,6 +222,9 @@ export class RangeReadable extends Readable {
     if (this.destroyed) return;
     if (this.#pos >= this.#end) return this.#finish();
     this.#opening = true;
+    // A failure below reconnects from inside this call (#failed → #next): the flag is then that
+    // call's, and must stay up until it is done.
+    const seq = ++this.#openSeq;
     let opened!: () => void;
     this.#openingDone = new Promise<void>((resolve) => (opened = resolve));
     const at = this.#pos;
@@ -237,7 +241,7 @@ export class RangeReadable extends Readable {
     } catch (err) {
       this.#failed(err, at);
     } finally {
-      this.#opening = false;
+      if (this.#openSeq === seq) this.#opening = false;
       opened();
     }
   }
@@ -279,6 +283,12 @@ export class RangeReadable extends Readable {
     }
     let skip = skipBytes;
     const body = res.body;
+    if (body.destroyed) {
+      // Failed or closed before anything listened (bad framing in the bytes that came with the
+      // head; a connection cut between opening and the first read): its events went by unseen.
+      this.#failed(body.errored ?? new NetworkError(`GET ${redactUrl(res.url)}: connection closed before the body was read`), at);
+      return;
+    }
     const declared = Number(res.header("content-length") ?? Number.NaN);
     let received = 0;
     this.#body = body;

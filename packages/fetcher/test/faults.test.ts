@@ -80,6 +80,15 @@ for (const reads of READ_PATHS) {
         expect(proxy.requests.filter((r) => r.path.includes("/blobs/")).length).toBe(3);
       });
 
+      it("reconnects when the connection dropped before anybody read the body", async () => {
+        proxy.setRules([{ method: "GET", path: /\/blobs\//, dropAfterBytes: 1000, count: 1 }]);
+        const f = await resolver.fetcher(name());
+        const stream = await f.fetch(layer); // its first answer is open already
+        await wait(200); // …and fails while nothing listens to it
+        expect(await digestStream(stream)).toEqual({ digest: layer.digest, size: layer.size });
+        expect(proxy.requests.filter((r) => r.path.includes("/blobs/")).length).toBe(2);
+      });
+
       it("resumes after a truncated body (clean EOF before Content-Length)", async () => {
         proxy.setRules([{ method: "GET", path: /\/blobs\//, truncateBody: 300_000, count: 1 }]);
         const f = await resolver.fetcher(name());

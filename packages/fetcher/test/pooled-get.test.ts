@@ -7,7 +7,10 @@ import { once } from "node:events";
 import { spawn } from "node:child_process";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { digestOf } from "@ferry/core";
+import { createMemoryStore } from "@ferry/store-memory";
 import { HttpClient } from "../src/http-client.ts";
+import { createRegistryResolver, fetchToStore } from "../src/index.ts";
 import { GetPool } from "../src/pooled-get.ts";
 
 type Reply = (socket: Socket, request: string) => void;
@@ -341,3 +344,32 @@ describe("HttpClient with pooledRead", () => {
     }
   });
 });
+
+describe("RegistryFetcher over keep-alive reads", () => {
+  it("fails with Network, not hangs, when a chunked body breaks in the bytes that came with its head", async () => {
+    // The body fails before the fetcher listens to it: a missed 'error' left every read waiting.
+    const srv = await rawServer((so, head) => {
+      if (head.startsWith("GET /v2/ ")) so.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+      else so.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+    });
+    const data = randomBytes(5000);
+    const desc = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: digestOf(data), size: data.byteLength };
+    const resolver = createRegistryResolver({ retry: { maxAttempts: 2, minDelayMs: 5, maxDelayMs: 10 } });
+    try {
+      const f = await resolver.fetcher(`${srv.url.host}/r`);
+      const store = createMemoryStore();
+      await expect(fetchToStore(f, desc, store)).rejects.toMatchObject({ code: "Network" });
+      await expect(bytesOf(await f.fetch(desc))).rejects.toMatchObject({ code: "Network" });
+      await expect((await f.readerAt(desc)).read(0, 100)).rejects.toMatchObject({ code: "Network" });
+      await expect(store.info(desc.digest)).rejects.toMatchObject({ code: "NotFound" });
+    } finally {
+      await resolver.close();
+    }
+  });
+});
+
+async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
