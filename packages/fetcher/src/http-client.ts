@@ -21,6 +21,7 @@ import type { AuthScope, RequestAuthorizer, RetryOptions } from "./options.ts";
 import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.ts";
 import { GetPool, type PooledGetRequest, type PooledResponse } from "./pooled-get.ts";
 import { socketGet } from "./socket-body.ts";
+import { headTimeoutMs } from "./http1-head.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
@@ -403,7 +404,7 @@ export class HttpClient {
           signal: req.signal,
           dispatcher: this.#dispatcher,
           bodyTimeout: req.bodyTimeoutMs ?? this.stallTimeoutMs,
-          headersTimeout: Math.max(this.stallTimeoutMs, 30_000),
+          headersTimeout: headTimeoutMs(this.stallTimeoutMs),
         });
       } catch (err) {
         if (body && typeof (body as Readable).destroy === "function") (body as Readable).destroy();

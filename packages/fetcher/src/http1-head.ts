@@ -7,6 +7,18 @@ import { InvalidArgumentError } from "@ferry/core";
 /** A head larger than this is refused (distribution's are under 1 KiB). */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
+/** Informational (1xx) answers skipped before the real head; more is a server playing games. */
+export const MAX_INFORMATIONAL_HEADS = 16;
+
+/**
+ * A response head must be complete this long after the request went out (or within the stall
+ * timeout, when that is longer), however its bytes trickle: the stall timeout alone restarts
+ * with every byte. The same bound http-client gives undici (`headersTimeout`).
+ */
+export const HEAD_TIMEOUT_MS = 30_000;
+
+export const headTimeoutMs = (stallTimeoutMs: number): number => Math.max(stallTimeoutMs, HEAD_TIMEOUT_MS);
+
 export interface Head {
   status: number;
   headers: Map<string, string[]>;
@@ -54,27 +66,37 @@ export function parseHead(text: string): Head | undefined {
 export class HeadReader {
   #parts: Buffer[] = [];
   #bytes = 0;
+  /** The last bytes already searched (up to 3): the blank line may straddle two reads. */
+  #tail: Buffer = Buffer.alloc(0);
+  #informational = 0;
 
   /**
    * Feed bytes. Undefined while the head is incomplete; else the head (undefined when it does
-   * not parse) and the bytes after it. Throws when the head grows over {@link MAX_HEAD_BYTES}.
+   * not parse) and the bytes after it. Throws when the head grows over {@link MAX_HEAD_BYTES},
+   * or after {@link MAX_INFORMATIONAL_HEADS} informational answers.
    */
   push(chunk: Buffer): { head: Head | undefined; rest: Buffer } | undefined {
     for (;;) {
+      // Only the new bytes (and the few before them) are searched: a head that trickles in
+      // byte by byte costs linear time, not quadratic.
+      const window = this.#tail.byteLength === 0 ? chunk : Buffer.concat([this.#tail, chunk]);
+      const found = window.indexOf("\r\n\r\n");
+      const end = found < 0 ? -1 : this.#bytes - this.#tail.byteLength + found;
       this.#parts.push(chunk);
       this.#bytes += chunk.byteLength;
-      const all = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts);
-      const end = all.indexOf("\r\n\r\n");
       if (end < 0 ? this.#bytes > MAX_HEAD_BYTES : end > MAX_HEAD_BYTES) throw new Error(`response head over ${MAX_HEAD_BYTES} bytes`);
       if (end < 0) {
-        this.#parts = [all];
+        this.#tail = Buffer.from(window.subarray(Math.max(0, window.byteLength - 3)));
         return undefined;
       }
+      const all = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts);
       const head = parseHead(all.subarray(0, end).toString("latin1"));
       const rest = all.subarray(end + 4);
       this.#parts = [];
       this.#bytes = 0;
+      this.#tail = Buffer.alloc(0);
       if (head === undefined || head.status < 100 || head.status >= 200 || head.status === 101) return { head, rest };
+      if (++this.#informational > MAX_INFORMATIONAL_HEADS) throw new Error(`more than ${MAX_INFORMATIONAL_HEADS} informational answers before the response head`);
       if (rest.byteLength === 0) return undefined;
       chunk = Buffer.from(rest);
     }

@@ -18,7 +18,7 @@ import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { abortError } from "@ferry/core";
 import { ChunkedDecoder } from "./chunked-decoder.ts";
-import { getRequestHead, HeadReader, type Head } from "./http1-head.ts";
+import { getRequestHead, HeadReader, headTimeoutMs, type Head } from "./http1-head.ts";
 import type { SocketGetRequest, SocketResponse } from "./socket-body.ts";
 
 /** The same request as a socket read's: URL, lower-case headers, signal, stall timeout. */
@@ -107,6 +107,7 @@ export class GetPool {
         reject(abortError(signal as AbortSignal));
       };
       const onTimeout = (): void => {
+        signal?.removeEventListener("abort", onAbort);
         socket.destroy();
         reject(new Error(`no connection after ${stallMs} ms`));
       };
@@ -244,6 +245,8 @@ class Exchange {
   #chunked: ChunkedDecoder | undefined;
   #keepAlive = true;
   #over = false;
+  /** Fails the exchange when the head is not complete in time (see HEAD_TIMEOUT_MS). */
+  #headTimer: NodeJS.Timeout | undefined;
 
   constructor(conn: Connection, req: PooledGetRequest, reused: boolean, resolve: (res: PooledResponse | undefined) => void, reject: (err: Error) => void) {
     this.#conn = conn;
@@ -254,6 +257,8 @@ class Exchange {
     this.#onAbort = () => this.#fail(abortError(req.signal as AbortSignal));
     if (req.signal?.aborted) queueMicrotask(this.#onAbort);
     else req.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const ms = req.headTimeoutMs ?? headTimeoutMs(req.stallTimeoutMs);
+    this.#headTimer = setTimeout(() => this.#fail(new Error(`no complete response head within ${ms} ms`)), ms);
   }
 
   onData(chunk: Buffer): void {
@@ -294,6 +299,7 @@ class Exchange {
   abandon(): void {
     if (this.#over) return;
     this.#over = true;
+    this.#clearHeadTimer();
     this.#req.signal?.removeEventListener("abort", this.#onAbort);
     this.#conn.finished(false);
   }
@@ -307,6 +313,7 @@ class Exchange {
       return;
     }
     if (got === undefined) return;
+    this.#clearHeadTimer();
     const { head, rest } = got;
     if (!this.#accept(head)) {
       this.#decline();
@@ -380,6 +387,11 @@ class Exchange {
     if (this.#remaining === 0) this.#finishBody();
   }
 
+  #clearHeadTimer(): void {
+    clearTimeout(this.#headTimer);
+    this.#headTimer = undefined;
+  }
+
   #finishBody(): void {
     if (this.#over) return;
     this.#over = true;
@@ -403,6 +415,7 @@ class Exchange {
   /** The exchange is over without a clean answer: the connection is closed; who still waits. */
   #end(): { resolve?: (res: PooledResponse | undefined) => void; reject?: (err: Error) => void } {
     this.#over = true;
+    this.#clearHeadTimer();
     this.#req.signal?.removeEventListener("abort", this.#onAbort);
     const waiting = { resolve: this.#resolve, reject: this.#reject };
     this.#resolve = undefined;

@@ -10,7 +10,7 @@
 import { connect, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { abortError, NetworkError } from "@ferry/core";
-import { getRequestHead, HeadReader, type Head } from "./http1-head.ts";
+import { getRequestHead, HeadReader, headTimeoutMs, type Head } from "./http1-head.ts";
 import { redactUrl } from "./registry-error.ts";
 
 export interface SocketGetRequest {
@@ -20,6 +20,8 @@ export interface SocketGetRequest {
   signal?: AbortSignal;
   /** Longest silence while bytes are awaited (the head, or a `readInto`), in ms. */
   stallTimeoutMs: number;
+  /** The whole head must be in this long after the request. Default: {@link headTimeoutMs} of the stall timeout. */
+  headTimeoutMs?: number;
 }
 
 export interface SocketResponse {
@@ -86,6 +88,8 @@ export class SocketBody extends Readable {
   /** The body runs to the connection's close (no Content-Length; error answers only). */
   #toEof = false;
   #fail: ((err: Error) => void) | undefined;
+  /** Fails the request when the head is not complete in time (see HEAD_TIMEOUT_MS). */
+  #headTimer: NodeJS.Timeout | undefined;
 
   constructor(req: SocketGetRequest, onHead: (head: Head | undefined | Error) => void) {
     super();
@@ -112,6 +116,8 @@ export class SocketBody extends Readable {
     this.#onAbort = () => this.#failAll(abortError(req.signal as AbortSignal));
     if (req.signal?.aborted) queueMicrotask(this.#onAbort);
     else req.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const ms = req.headTimeoutMs ?? headTimeoutMs(this.#stallMs);
+    this.#headTimer = setTimeout(() => this.#failAll(this.#networkError(`no complete response head within ${ms} ms`)), ms);
   }
 
   /** Body bytes not yet handed out (received or still to come). */
@@ -173,6 +179,7 @@ export class SocketBody extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    clearTimeout(this.#headTimer);
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#socket.destroy();
     const fail = this.#fail;
@@ -250,6 +257,7 @@ export class SocketBody extends Readable {
       return false;
     }
     if (got === undefined) return true;
+    clearTimeout(this.#headTimer);
     const { head, rest } = got;
     const onHead = this.#onHead as (head: Head | undefined | Error) => void;
     this.#onHead = undefined;

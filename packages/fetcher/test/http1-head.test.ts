@@ -1,6 +1,6 @@
 /** HTTP/1.1 heads on ferry's own connections: the GET head written, and response heads read back. */
 import { describe, expect, it } from "vitest";
-import { getRequestHead, HeadReader, MAX_HEAD_BYTES } from "../src/http1-head.ts";
+import { getRequestHead, HeadReader, MAX_HEAD_BYTES, MAX_INFORMATIONAL_HEADS } from "../src/http1-head.ts";
 
 const URL_ = new URL("http://127.0.0.1:5000/v2/r/blobs/sha256:aa?x=1");
 
@@ -34,6 +34,24 @@ describe("HeadReader", () => {
       const rest = first ? text.slice(text.indexOf("\r\n\r\n") + 4, cut) : "hello";
       expect(got?.rest.toString()).toBe(rest);
     }
+  });
+
+  it("finds the head when it comes one byte per read (the blank line split every way)", () => {
+    const r = new HeadReader();
+    let got: ReturnType<HeadReader["push"]>;
+    const bytes = Buffer.from(text);
+    let i = 0;
+    while (got === undefined) got = r.push(bytes.subarray(i, ++i));
+    expect(i).toBe(text.indexOf("\r\n\r\n") + 4);
+    expect(got.head?.headers.get("content-length")).toEqual(["5"]);
+    expect(got.rest.byteLength).toBe(0);
+  });
+
+  it(`refuses more than ${MAX_INFORMATIONAL_HEADS} informational answers`, () => {
+    const r = new HeadReader();
+    const early = Buffer.from("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
+    for (let i = 0; i < MAX_INFORMATIONAL_HEADS; i++) expect(r.push(early)).toBeUndefined();
+    expect(() => r.push(early)).toThrow(/informational/);
   });
 
   it("skips informational answers, also when the real head comes in a later read", () => {

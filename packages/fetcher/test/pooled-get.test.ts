@@ -256,6 +256,18 @@ describe("GetPool", () => {
     }
   });
 
+  it("fails with a plain error when the head trickles in for longer than the head timeout", async () => {
+    const srv = await rawServer((so) => {
+      so.write("HTTP/1.1 200 OK\r\n");
+      const drip = setInterval(() => (so.destroyed ? clearInterval(drip) : so.write("X-Drip: 1\r\n")), 50);
+      so.on("close", () => clearInterval(drip));
+    });
+    await withPool(async (pool) => {
+      await expect(get(pool, srv.url, { headTimeoutMs: 400 })).rejects.toThrow(/no complete response head within 400 ms/);
+      expect(pool.idleCount()).toBe(0);
+    });
+  });
+
   it("stops at once on abort, before or while waiting, and closes the connection", async () => {
     const srv = await rawServer(() => {});
     await withPool(async (pool) => {

@@ -128,6 +128,17 @@ describe("socketGet", () => {
     expect(err).toMatchObject({ code: "Network", message: expect.stringMatching(/no bytes for 150 ms/) });
   });
 
+  it("fails when the head trickles in for longer than the head timeout, each byte within the stall timeout", async () => {
+    const reg = await stub((_req, res) => {
+      const so = res.socket!;
+      so.write("HTTP/1.1 200 OK\r\n");
+      const drip = setInterval(() => (so.destroyed ? clearInterval(drip) : so.write("X-Drip: 1\r\n")), 50);
+      so.on("close", () => clearInterval(drip));
+    });
+    const url = new URL(`${reg.origin}/v2/r/blobs/${desc.digest}`);
+    await expect(socketGet({ url, headers: { "user-agent": "t" }, stallTimeoutMs: 5_000, headTimeoutMs: 400 })).rejects.toThrow(/no complete response head within 400 ms/);
+  });
+
   it("an abort rejects a pending read with Aborted", async () => {
     const reg = await stub((_req, res) => res.writeHead(200, { "content-length": data.byteLength }).flushHeaders());
     const ac = new AbortController();
