@@ -22,6 +22,7 @@ import { parseRegistryErrors, redactUrl, registryError } from "./registry-error.
 import { GetPool, type PooledGetRequest, type PooledResponse } from "./pooled-get.ts";
 import { socketGet } from "./socket-body.ts";
 import { headTimeoutMs } from "./http1-head.ts";
+import { resolveLocation } from "./location.ts";
 
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
 
@@ -115,6 +116,8 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   if (!value) return undefined;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // Only an HTTP date is a date: Date.parse reads "1.5" or "-1" as days of 2001 (no wait at all).
+  if (!/^[A-Za-z]{3,9},? /.test(v)) return undefined;
   const at = Date.parse(v);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
@@ -279,7 +282,7 @@ export class HttpClient {
       const status = res.status;
       if (follow && status >= 300 && status < 400 && status !== 304 && res.header("location")) {
         discard(res);
-        const next = new URL(res.header("location") as string, url);
+        const next = resolveLocation(res.header("location") as string, url, `${req.method} ${redactUrl(url)}`);
         if (url.protocol === "https:" && next.protocol !== "https:") {
           throw new NetworkError(`${req.method} ${redactUrl(url)}: refusing redirect from https to ${next.protocol}`, {
             details: { method: req.method, url: redactUrl(url), status },

@@ -12,6 +12,7 @@ import {
   digestAlgorithm,
   digestOf,
   FerryError,
+  InvalidReferenceError,
   isManifestLike,
   NetworkError,
   SizeMismatchError,
@@ -29,9 +30,19 @@ import { discard, type HttpResponse } from "./http-client.ts";
 import type { AuthScope } from "./options.ts";
 import { readCapped } from "./read-body.ts";
 import { redactUrl } from "./registry-error.ts";
+import { resolveLocation } from "./location.ts";
+import { isValidTag } from "./reference.ts";
 
 /** Whole-upload restarts (monolithic) or resumes without progress (chunked) before giving up. */
 const MAX_UPLOAD_ATTEMPTS = 4;
+
+function checkTag(tag: string): void {
+  if (!isValidTag(tag)) {
+    throw new InvalidReferenceError(`bad tag ${JSON.stringify(tag.slice(0, 200))}: allowed are [A-Za-z0-9_.-], up to 128, not starting with "." or "-"`, {
+      details: { tag: tag.slice(0, 200) },
+    });
+  }
+}
 
 function isRestartable(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
@@ -165,7 +176,7 @@ export class RegistryPusher implements Pusher {
         discard(res);
         if (res.status === 201 && (await this.exists(desc, { signal, onRetry: options.onRetry }))) return "mounted";
         if (res.status === 202 && res.header("location")) {
-          location = new URL(res.header("location") as string, res.url);
+          location = this.#checkLocation(resolveLocation(res.header("location") as string, res.url, `POST ${redactUrl(res.url)}`));
           minChunk = Number(res.header("oci-chunk-min-length")) || undefined;
         }
       }
@@ -212,7 +223,7 @@ export class RegistryPusher implements Pusher {
     discard(res);
     const loc = res.header("location");
     if (!loc) throw new FerryError("Registry", `POST ${redactUrl(res.url)}: upload session without Location`, { details: { status: res.status } });
-    return { location: this.#checkLocation(new URL(loc, res.url)), minChunk: Number(res.header("oci-chunk-min-length")) || undefined };
+    return { location: this.#checkLocation(resolveLocation(loc, res.url, `POST ${redactUrl(res.url)}`)), minChunk: Number(res.header("oci-chunk-min-length")) || undefined };
   }
 
   /** Credentials go to the registry's own origin only, never to an upload URL elsewhere. */
@@ -284,6 +295,9 @@ export class RegistryPusher implements Pusher {
     let offset = 0;
     let reader = new SliceReader(await source.open(0));
     let stuck = 0;
+    // Progress is a new high-water mark: a session that accepts a chunk and then says it holds
+    // less (416, Range 0-0) would otherwise reset the count forever.
+    let highest = 0;
     try {
       while (offset < desc.size) {
         const n = Math.min(chunkSize, desc.size - offset);
@@ -317,11 +331,14 @@ export class RegistryPusher implements Pusher {
           if (!isRestartable(err) || (err as { code?: string }).code === "NotFound") throw err;
           failure = err;
         }
-        if (res && res.header("location")) location = this.#checkLocation(new URL(res.header("location") as string, res.url));
+        if (res && res.header("location")) location = this.#checkLocation(resolveLocation(res.header("location") as string, res.url, `PATCH ${redactUrl(res.url)}`));
         const stored = res && res.status === 202 ? uploadedBytes(res) : undefined;
         if (res && res.status === 202 && (stored === undefined || stored === offset + n)) {
           offset += n;
-          stuck = 0;
+          if (offset > highest) {
+            highest = offset;
+            stuck = 0;
+          }
           continue;
         }
         // 416, a Range that disagrees, or a failed PATCH: ask the session where it stands and resume there.
@@ -334,9 +351,12 @@ export class RegistryPusher implements Pusher {
           accept: (s) => s === 204 || s === 200,
         });
         discard(status);
-        if (status.header("location")) location = this.#checkLocation(new URL(status.header("location") as string, status.url));
+        if (status.header("location")) location = this.#checkLocation(resolveLocation(status.header("location") as string, status.url, `GET ${redactUrl(status.url)}`));
         const at = uploadedBytes(status) ?? 0;
-        stuck = at > offset ? 0 : stuck + 1;
+        if (at > highest) {
+          highest = at;
+          stuck = 0;
+        } else stuck++;
         if (stuck >= MAX_UPLOAD_ATTEMPTS) {
           throw new NetworkError(`chunked upload of ${desc.digest} makes no progress at byte ${at}`, { cause: failure, details: { offset: at } });
         }
@@ -352,6 +372,7 @@ export class RegistryPusher implements Pusher {
   }
 
   async #pushManifest(desc: Descriptor, source: PushSource, options: PushOptions): Promise<PushOutcome> {
+    if (options.tag) checkTag(options.tag);
     const data = await readCapped(await source.open(0), this.#ctx.maxManifestBytes, `manifest ${desc.digest}`);
     const actual = digestOf(data, digestAlgorithm(desc.digest));
     if (actual !== desc.digest || data.byteLength !== desc.size) {
@@ -382,6 +403,7 @@ export class RegistryPusher implements Pusher {
 
   /** Point `tag` at a manifest already in the repository (fetched by digest, then PUT by tag). */
   async tag(desc: Descriptor, tag: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    checkTag(tag);
     const res = await this.#ctx.http.send({
       method: "GET",
       url: this.#ep.url(`manifests/${desc.digest}`),

@@ -45,6 +45,15 @@ export interface ParseReferenceOptions {
 // One path component: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+
+/**
+ * Whether `tag` is a tag the distribution spec allows (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+ * Anything else must not reach a URL path: `../other/manifests/x` would address another
+ * repository, with this one's credentials.
+ */
+export function isValidTag(tag: string): boolean {
+  return TAG.test(tag);
+}
 // A DNS-ish host label list, or a bracketed IPv6 literal, with an optional port.
 const HOST_NAME = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*$/;
 const IPV6 = /^\[[a-fA-F0-9:.]+\]$/;

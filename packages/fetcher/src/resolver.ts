@@ -31,7 +31,7 @@ import { discard, HttpClient, type HttpResponse } from "./http-client.ts";
 import { DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_SOCKET_READ_MIN_BYTES, type AuthScope, type HostCapability, type RegistryResolverOptions } from "./options.ts";
 import { RegistryPusher } from "./pusher.ts";
 import { readCapped } from "./read-body.ts";
-import { parseReference, type Reference } from "./reference.ts";
+import { isValidTag, parseReference, type Reference } from "./reference.ts";
 import { redactUrl } from "./registry-error.ts";
 
 const ACCEPT_MANIFESTS = ManifestAcceptTypes.join(", ");
@@ -295,7 +295,11 @@ export class RegistryResolver implements Resolver {
     const limit = options.limit ?? DEFAULT_LIST_LIMIT;
     let url: URL | undefined = first;
     let count = 0;
-    while (url) {
+    // A `Link` back to a page already read, or a page with nothing on it that still says "next",
+    // would have this loop ask forever.
+    const seen = new Set<string>();
+    while (url && !seen.has(url.href)) {
+      seen.add(url.href);
       const res = await this.#ctx.http.send({ method: "GET", url, scopes, signal: options.signal, headers: { accept: "application/json" } });
       const data = await readCapped(res.body, this.#ctx.maxManifestBytes, `${field} list ${redactUrl(url)}`);
       let list: unknown;
@@ -304,12 +308,14 @@ export class RegistryResolver implements Resolver {
       } catch (err) {
         throw new FerryError("Registry", `${redactUrl(url)}: ${field} list is not JSON`, { cause: err });
       }
-      for (const t of Array.isArray(list) ? list : []) {
-        if (typeof t !== "string") continue;
+      const page = Array.isArray(list) ? list : [];
+      for (const t of page) {
+        // A tag that is not one (`../x/manifests/y`) would address something else once in a URL.
+        if (typeof t !== "string" || (field === "tags" && !isValidTag(t))) continue;
         if (count++ >= limit) return;
         yield t;
       }
-      const next = parseNextLink(res.headerAll("link"), url);
+      const next: URL | undefined = page.length > 0 ? parseNextLink(res.headerAll("link"), url) : undefined;
       // Never follow a listing to another origin: it would receive this repository's credentials' scope.
       url = next && next.origin === first.origin ? next : undefined;
     }
@@ -362,6 +368,7 @@ export class RegistryResolver implements Resolver {
     } catch (err) {
       throw new InvalidManifestError(`${redactUrl(url)}: referrers index is not JSON`, { cause: err });
     }
+    if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new InvalidManifestError(`${redactUrl(url)}: referrers index is not a JSON object`);
     if (!Array.isArray(doc.manifests)) return [];
     return doc.manifests.filter((m): m is Descriptor => !!m && typeof m === "object" && isDigest((m as Descriptor).digest) && typeof (m as Descriptor).size === "number");
   }

@@ -123,12 +123,56 @@ describe("credentials and redirects", () => {
   });
 });
 
+describe("Location headers", () => {
+  it.each([
+    ["malformed", "http://[zz/blob"],
+    ["not http(s)", "file:///etc/passwd"],
+  ])("a %s redirect is a Registry error, not retried", async (_, location) => {
+    const reg = await stub((_req, res) => res.writeHead(307, { location }).end());
+    const r = createRegistryResolver(fast);
+    const f = await r.fetcher(`${reg.host}/r`);
+    await expect(f.fetch(blobDesc).then(read)).rejects.toMatchObject({ code: "Registry", message: expect.stringMatching(/Location/) });
+    expect(reg.seen.filter((s) => s.url.includes("/blobs/")).length).toBe(1);
+    await r.close();
+  });
+
+  it("a malformed upload Location, from a mount or a new session, is a Registry error, not retried", async () => {
+    const reg = await stub((req, res) => {
+      if (req.method === "HEAD") return void res.writeHead(404).end();
+      res.writeHead(202, { location: "http://[zz/upload" }).end();
+    });
+    const r = createRegistryResolver(fast);
+    const p = await r.pusher(`${reg.host}/r`);
+    await expect(p.push(blobDesc, { open: () => Readable.from([blob]) }, { mountFrom: "other" })).rejects.toMatchObject({ code: "Registry", message: expect.stringMatching(/malformed Location/) });
+    expect(reg.seen.filter((s) => s.method === "POST").length).toBe(1);
+    await expect(p.push(blobDesc, { open: () => Readable.from([blob]) })).rejects.toMatchObject({ code: "Registry" });
+    expect(reg.seen.filter((s) => s.method === "POST").length).toBe(2);
+    await r.close();
+  });
+});
+
+describe("tags pushed", () => {
+  it.each(["../../victim/manifests/latest", "v2?x=1", "-x", "x".repeat(129)])("refuses %s before any request (InvalidReference)", async (tag) => {
+    const reg = await stub((_req, res) => res.writeHead(500).end());
+    const r = createRegistryResolver(fast);
+    const p = await r.pusher(`${reg.host}/mine`);
+    const desc: Descriptor = { mediaType: MediaTypes.OciManifest, digest: manifestDigest, size: manifest.byteLength };
+    await expect(p.push(desc, { open: () => Readable.from([manifest]) }, { tag })).rejects.toMatchObject({ code: "InvalidReference" });
+    await expect(p.tag!(desc, tag)).rejects.toMatchObject({ code: "InvalidReference" });
+    expect(reg.seen).toEqual([]);
+    await r.close();
+  });
+});
+
 describe("retries", () => {
   it("parses Retry-After as seconds or an HTTP date", () => {
     expect(parseRetryAfter("7")).toBe(7000);
     const now = Date.parse("2026-01-01T00:00:00Z");
     expect(parseRetryAfter("Thu, 01 Jan 2026 00:00:05 GMT", now)).toBe(5000);
     expect(parseRetryAfter("soon")).toBeUndefined();
+    // Not delta-seconds, not a date: no wait of 0 ms (Date.parse reads these as days of 2001).
+    expect(parseRetryAfter("1.5", now)).toBeUndefined();
+    expect(parseRetryAfter("-1", now)).toBeUndefined();
   });
 
   it("retries a network failure and reports it through onRetry", async () => {
@@ -294,6 +338,42 @@ describe("listing", () => {
     await r.close();
   });
 
+  it("stops at a Link back to a page already read, and at an empty page that still says next", async () => {
+    const reg = await stub((req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      const repo = u.pathname.split("/")[2];
+      const tags = repo === "loop" ? ["a"] : [];
+      res.writeHead(200, { "content-type": "application/json", link: `</v2/${repo}/tags/list?n=1&p=${repo === "loop" ? 1 : reg.seen.length}>; rel="next"` });
+      res.end(JSON.stringify({ tags }));
+    });
+    const r = createRegistryResolver(fast);
+    const looped: string[] = [];
+    for await (const t of r.tags(`${reg.host}/loop`)) looped.push(t);
+    expect(looped).toEqual(["a", "a"]); // the first page, then the one it links to, once
+    expect(reg.seen.length).toBe(2);
+    const empty: string[] = [];
+    for await (const t of r.tags(`${reg.host}/empty`)) empty.push(t);
+    expect(empty).toEqual([]);
+    expect(reg.seen.length).toBe(3);
+    await r.close();
+  });
+
+  it("leaves out listed tags that are not tags (they would address something else in a URL)", async () => {
+    const reg = await stub((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ tags: ["v1", "../../victim/manifests/latest", "v2?x=1", ".hidden", "x".repeat(129), "ok_2.0-rc"] })));
+    const r = createRegistryResolver(fast);
+    const got: string[] = [];
+    for await (const t of r.tags(`${reg.host}/r`)) got.push(t);
+    expect(got).toEqual(["v1", "ok_2.0-rc"]);
+    await r.close();
+  });
+
+  it("refuses a referrers answer that is JSON but not an object (InvalidManifest)", async () => {
+    const reg = await stub((_req, res) => res.writeHead(200, { "content-type": MediaTypes.OciIndex }).end("null"));
+    const r = createRegistryResolver(fast);
+    await expect(r.referrers(`${reg.host}/r`, manifestDigest)).rejects.toMatchObject({ code: "InvalidManifest" });
+    await r.close();
+  });
+
   it("uses the referrers API when the registry has it", async () => {
     const ref: Descriptor = { mediaType: MediaTypes.OciManifest, digest: digestOf("x"), size: 1, artifactType: "a/b" };
     const reg = await stub((req, res) => {
@@ -406,7 +486,7 @@ describe("https is never downgraded", () => {
     const plain = await stub((_req, res) => res.end(blob));
     const tls = createHttpsServer({ key: readFileSync(join(dir, "k")), cert: readFileSync(join(dir, "c")) }, (req, res) => {
       if (req.method === "HEAD") return void res.writeHead(404).end();
-      if (req.method === "POST") return void res.writeHead(202, { location: `${plain.origin}/upload?_state=1` }).end();
+      if (req.method === "POST") return void res.writeHead(202, { location: `${plain.origin}/upload?_state=1` }).end(); // a mount's 202 too
       res.writeHead(302, { location: `${plain.origin}/blob` }).end();
     });
     await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
@@ -422,6 +502,7 @@ describe("https is never downgraded", () => {
       await expect(f.fetch(blobDesc)).rejects.toMatchObject({ code: "Network", message: expect.stringMatching(/refusing redirect from https/) });
       const p = await r.pusher("upstream.invalid/r");
       await expect(p.push(blobDesc, { open: () => Readable.from([blob]) })).rejects.toMatchObject({ message: expect.stringMatching(/downgrades https/) });
+      await expect(p.push(blobDesc, { open: () => Readable.from([blob]) }, { mountFrom: "other/repo" })).rejects.toMatchObject({ message: expect.stringMatching(/downgrades https/) });
       expect(plain.seen.length).toBe(0);
     } finally {
       await r.close();

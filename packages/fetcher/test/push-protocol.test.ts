@@ -188,6 +188,42 @@ describe("chunked uploads", () => {
     }
   });
 
+  it("gives up on a session that accepts chunks and then keeps losing them (no endless resume)", async () => {
+    const data = Buffer.alloc(16, 7);
+    const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    let stored = 0;
+    let patches = 0;
+    const reg = await stub(async (req, res) => {
+      if (req.method === "HEAD") return void res.writeHead(404).end();
+      if (req.method === "POST") {
+        stored = 0;
+        return void res.writeHead(202, { location: "/v2/r/blobs/uploads/u" }).end();
+      }
+      if (req.method === "PATCH") {
+        patches++;
+        const body = await bodyOf(req);
+        const from = Number(String(req.headers["content-range"]).split("-")[0]);
+        if (from !== stored || stored >= 8) {
+          stored = 1; // keeps one byte of what it had accepted
+          return void res.writeHead(416, { range: "0-0" }).end();
+        }
+        stored = from + body.byteLength;
+        return void res.writeHead(202, { range: `0-${stored - 1}`, location: "/v2/r/blobs/uploads/u" }).end();
+      }
+      if (req.method === "GET") return void res.writeHead(204, { range: `0-${stored - 1}` }).end();
+      res.writeHead(201).end();
+    });
+    const r = createRegistryResolver({ ...fast, uploadChunkSize: 8, minUploadChunkSize: 1 });
+    try {
+      const p = await r.pusher(`${reg.host}/r`);
+      await expect(p.push(desc, source(data))).rejects.toMatchObject({ code: "Network", message: expect.stringMatching(/makes no progress/) });
+      // Each session: a chunk, then a few resumes that never pass it; a handful of sessions in all.
+      expect(patches).toBeLessThan(100);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("never sends chunks below minUploadChunkSize (default 5 MiB floor when unset)", async () => {
     const data = Buffer.alloc(300, 1);
     const desc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };

@@ -168,13 +168,39 @@ describe("authorizer: bearer", () => {
     now = t0 + 3_571_000;
     expect(await b.authorize(reg(), pull("demo"))).not.toBe(kept);
 
-    // issued_at 50 s ago with a 60 s lifetime: only 10 s left, so 4 s later (inside the 6 s margin) it is refetched.
-    handler = (_s, res) => okToken(res, { expires_in: 60, issued_at: new Date(now - 50_000).toISOString() });
+    // issued_at 20 s ago with a 60 s lifetime: 40 s left, refetched inside the 6 s margin.
+    handler = (_s, res) => okToken(res, { expires_in: 60, issued_at: new Date(now - 20_000).toISOString() });
     const c = createAuthorizer({ credentials: {}, now: () => now });
     await c.onUnauthorized(reg(), pull("demo"), bearer());
     const first = await c.authorize(reg(), pull("demo"));
-    now += 5_000;
+    now += 33_000;
+    expect(await c.authorize(reg(), pull("demo"))).toBe(first);
+    now += 2_000;
     expect(await c.authorize(reg(), pull("demo"))).not.toBe(first);
+
+    // issued_at 55 s ago (a token server whose clock is behind): more than half a lifetime, so it
+    // counts from receipt. Taken at its word it expired 1 s into the margin: a token per request.
+    let skewed = 0;
+    handler = (_s, res) => {
+      skewed++;
+      okToken(res, { expires_in: 60, issued_at: new Date(now - 55_000).toISOString() });
+    };
+    const e = createAuthorizer({ credentials: {}, now: () => now });
+    await e.onUnauthorized(reg(), pull("demo"), bearer());
+    const got = await e.authorize(reg(), pull("demo"));
+    now += 50_000;
+    expect(await e.authorize(reg(), pull("demo"))).toBe(got);
+    expect(skewed).toBe(1);
+
+    // A margin option over a quarter of the lifetime is capped there.
+    handler = (_s, res) => okToken(res, { expires_in: 60 });
+    const f = createAuthorizer({ credentials: {}, now: () => now, refreshMarginMs: 120_000 });
+    await f.onUnauthorized(reg(), pull("demo"), bearer());
+    const capped = await f.authorize(reg(), pull("demo"));
+    now += 44_000;
+    expect(await f.authorize(reg(), pull("demo"))).toBe(capped);
+    now += 2_000;
+    expect(await f.authorize(reg(), pull("demo"))).not.toBe(capped);
 
     // Missing expires_in: 60 s default; a fixed margin option.
     handler = (_s, res) => {

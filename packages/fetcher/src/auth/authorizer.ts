@@ -313,12 +313,14 @@ class TokenAuthorizer implements Authorizer {
 
     const now = this.#now();
     const lifetimeMs = res.expiresIn * 1000;
-    // Count from issued_at when it is plausible (in the past, within the lifetime); a server
-    // clock ahead of ours, or a wildly old stamp, falls back to our receive time.
+    // Count from issued_at when it is plausible (in the past, less than half a lifetime ago); a
+    // server clock ahead of ours, or one far behind, falls back to our receive time. With the
+    // margin capped at a quarter lifetime, a new token is used for at least a quarter of its
+    // lifetime: a stamp 55 s old on a 60 s token had every request fetch a new one.
     let start = now;
-    if (res.issuedAt !== undefined && res.issuedAt <= now && now - res.issuedAt < lifetimeMs) start = res.issuedAt;
+    if (res.issuedAt !== undefined && res.issuedAt <= now && now - res.issuedAt < lifetimeMs / 2) start = res.issuedAt;
     const expiresAt = start + lifetimeMs;
-    const margin = this.#opts.refreshMarginMs ?? Math.min(30_000, lifetimeMs / 10);
+    const margin = Math.min(this.#opts.refreshMarginMs ?? Math.min(30_000, lifetimeMs / 10), lifetimeMs / 4);
     return { header: `Bearer ${res.token}`, expiresAt, refreshAt: expiresAt - margin, afterReject };
   }
 
