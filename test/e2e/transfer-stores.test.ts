@@ -156,6 +156,20 @@ describe("copy between stores", () => {
     const c = new MemoryStore();
     await copy("win", "win", { from: a, to: c, nonDistributable: true }).done;
     expect((await present(c, [m, config, foreign])).size).toBe(3);
+    // The manifest the first copy wrote without its foreign layer does not stand for a complete
+    // sub-graph: a copy asking for foreign layers goes in and fetches it.
+    await copy("win", "win", { from: a, to: b, nonDistributable: true }).done;
+    expect((await present(b, [m, config, foreign])).size).toBe(3);
+  });
+
+  it("fails with NotFound, naming the index's platforms, when none matches, and names nothing", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const b = new MemoryStore();
+    const err = await pull("x", { resolver: a, store: b, platform: "linux/riscv64" }).done.catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "NotFound", details: { digest: img.root.digest, platforms: ["linux/amd64", "linux/arm64/v8"] } });
+    await expect(b.getName("x")).rejects.toMatchObject({ code: "NotFound" });
+    expect((await present(b, img.all)).size).toBe(0);
   });
 
   it("pushes a store's graph to another store with push()", async () => {
@@ -193,6 +207,23 @@ describe("pushing an index to a registry-like destination", () => {
     const have = await present(b, img.all);
     expect([...have].sort()).toEqual([img.manifests[2]!, img.configs[2]!, ...img.layers.slice(4, 6)].map((d) => d.digest).sort());
     expect((await events).find((e) => e.type === "skipped" && e.digest === img.root.digest)).toMatchObject({ reason: "platform" });
+  });
+
+  it("does not count an entry without a platform as a platform chosen", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x", platforms: three });
+    // An attestation-like entry with no platform beside the three images.
+    const extra = await put(a, MediaTypes.OciManifest, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciManifest, config: img.configs[0], layers: [] })));
+    const index = JSON.parse(Buffer.from(await readBlob(a, img.root)).toString("utf8")) as { manifests: Descriptor[] };
+    index.manifests.push({ mediaType: extra.mediaType, digest: extra.digest, size: extra.size });
+    const root = await put(a, MediaTypes.OciIndex, Buffer.from(JSON.stringify(index)));
+    await a.setName("y", root);
+    const b = new MemoryStore();
+    const r = await push("remote:1", { store: a, name: "y", resolver: asRemote(b), platform: "linux/s390x" }).done;
+    expect(r.root.digest).toBe(img.manifests[2]!.digest);
+    const none = push("remote:2", { store: a, name: "y", resolver: asRemote(b), platform: "linux/riscv64" });
+    await expect(none.done).rejects.toMatchObject({ code: "NotFound" });
+    await expect(b.getName("2")).rejects.toMatchObject({ code: "NotFound" });
   });
 
   it("refuses a selection of some but not all platforms, and an empty one, before moving anything", async () => {

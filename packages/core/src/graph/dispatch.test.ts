@@ -153,6 +153,30 @@ describe("dispatch", () => {
     expect(seen).toHaveLength(4);
   });
 
+  it.each([false, true])("fails with InvalidManifest when one digest is a manifest under one parent and a blob under another (blob first: %s)", async (blobFirst) => {
+    const root = node("root");
+    const y = node("y", MediaTypes.OciManifest);
+    const asLayer: Descriptor = { ...y, mediaType: MediaTypes.OciLayerGzip };
+    const x = node("x", MediaTypes.OciManifest);
+    const j = node("j");
+    const edges = new Map([
+      [root.digest, blobFirst ? [x, j] : [j, x]],
+      [x.digest, [asLayer]],
+      [j.digest, [y]],
+      [y.digest, [node("y-config", MediaTypes.OciConfig)]],
+    ]);
+    const left: string[] = [];
+    const err = await dispatch([root], {
+      handler: graphHandler(edges),
+      load,
+      manifestConcurrency: 1,
+      blobConcurrency: 1,
+      leave: async (d) => void left.push(d.digest),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "InvalidManifest", details: { digest: y.digest } });
+    expect(left).not.toContain(root.digest);
+  });
+
   it("does not descend when enter says no", async () => {
     const root = node("root");
     const m = node("m", MediaTypes.OciManifest);

@@ -8,7 +8,7 @@
 import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import type { Descriptor } from "../descriptor.ts";
-import { abortError, InvalidArgumentError, isAborted, throwIfAborted } from "../errors.ts";
+import { abortError, InvalidArgumentError, InvalidManifestError, isAborted, throwIfAborted } from "../errors.ts";
 import { isManifestLike } from "../media-types.ts";
 import type { SkipReason } from "../status/events.ts";
 import type { Handler, WalkContext } from "./handler.ts";
@@ -99,11 +99,24 @@ export async function dispatch(roots: readonly Descriptor[], options: DispatchOp
     controller.abort(firstError);
   };
 
+  /** Kinds each digest was reached as (a manifest, a blob). */
+  const kinds = new Map<string, boolean>();
   const visit = (desc: Descriptor): Promise<void> => {
     const known = seen.get(desc.digest);
-    if (known) return known;
+    const asManifest = isManifest(desc);
+    if (known) {
+      // One digest as a manifest under one parent and as a plain blob under another: the blob
+      // visit would stand for the manifest's whole sub-graph, which would never be walked.
+      if (kinds.get(desc.digest) !== asManifest) {
+        const err = new InvalidManifestError(`${desc.digest} is referenced both as a manifest and as a blob (${desc.mediaType})`, { details: { digest: desc.digest } });
+        fail(err);
+        return Promise.reject(err);
+      }
+      return known;
+    }
+    kinds.set(desc.digest, asManifest);
     options.discover?.(desc);
-    const limit = isManifest(desc) ? manifests : desc.size < smallBlobBytes ? smallBlobs : blobs;
+    const limit = asManifest ? manifests : desc.size < smallBlobBytes ? smallBlobs : blobs;
     const p = (async () => {
       // Phase 1 (in a slot): decide, and find the children.
       let children: Descriptor[] = [];

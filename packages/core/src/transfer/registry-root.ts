@@ -56,7 +56,10 @@ export async function registryRoot(o: RegistryRootOptions): Promise<Descriptor> 
     if (depth > MAX_INDEX_DEPTH) {
       throw new InvalidManifestError(`index ${root.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, { details: { digest: root.digest } });
     }
-    const children = childrenOf(index, await load(index)).filter((d) => isManifestLike(d.mediaType));
+    const all = childrenOf(index, await load(index)).filter((d) => isManifestLike(d.mediaType));
+    // Beside platform manifests, an entry without a platform (an attestation, an artifact) is
+    // no image to choose: it rides along when the index goes whole and is left out otherwise.
+    const children = all.some((d) => d.platform !== undefined) ? all.filter((d) => d.platform !== undefined) : all;
     const keptHere = new Set((await o.handler(index, ctx)).map((d) => d.digest));
     let whole = true;
     for (const child of children) {

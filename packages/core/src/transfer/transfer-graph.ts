@@ -105,8 +105,9 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
         // NotFound (store) per blob, which matters for many small blobs (issue 6, case 4).
         if (o.skipExisting && isManifestLike(d.mediaType) && (await destination.exists(d, { signal: ctx.signal, onRetry: (info) => b.retrying(info) }))) {
           // An index may have been written by a walk that kept only some platforms: look at its
-          // children anyway (one existence check each). A manifest's children are fixed.
-          if (isIndexMediaType(d.mediaType)) {
+          // children anyway (one existence check each). A manifest's children are fixed, except
+          // that a walk without `nonDistributable` wrote it without its foreign layers.
+          if (isIndexMediaType(d.mediaType) || o.nonDistributable) {
             existingIndexes.add(d.digest);
             return true;
           }
