@@ -42,9 +42,13 @@ export interface AuthOptions {
 }
 
 /** Counters tests use to prove a client's token caching and the scopes it asks for. */
+/** The last scopes asked for that {@link AuthStats} keeps, and how much of each. */
+const MAX_STAT_SCOPES = 1000;
+const MAX_STAT_SCOPE_CHARS = 256;
+
 export interface AuthStats {
   tokensIssued: number;
-  /** Every `scope` asked of the token endpoint, in order (clear with `scopes.length = 0`). */
+  /** The last 1000 `scope`s asked of the token endpoint (each cut at 256 characters), in order (clear with `scopes.length = 0`). */
   scopes: string[];
 }
 
@@ -188,7 +192,11 @@ export class Authenticator {
     }
     const access: Access[] = [];
     for (const raw of params.getAll("scope").flatMap((s) => s.split(" "))) {
-      if (raw !== "") this.stats.scopes.push(raw);
+      if (raw !== "") {
+        // Kept for tests and diagnostics, bounded: anyone may ask for tokens.
+        this.stats.scopes.push(raw.length > MAX_STAT_SCOPE_CHARS ? raw.slice(0, MAX_STAT_SCOPE_CHARS) : raw);
+        if (this.stats.scopes.length > MAX_STAT_SCOPES) this.stats.scopes.splice(0, this.stats.scopes.length - MAX_STAT_SCOPES);
+      }
       const a = parseScope(raw);
       if (a === undefined) continue;
       const actions = this.#granted(user, a).filter((x) => a.actions.includes(x));

@@ -15,16 +15,27 @@ export interface RequestContext {
   /** Absolute base URL of this server as the client addressed it (`http://host:port`). */
   base: string;
   faults?: FaultPlan;
+  /** The request target or the Host header does not make a URL: the handler answers 400. */
+  malformed?: boolean;
 }
 
+/** Never throws: a target or Host that does not parse gives a placeholder URL and `malformed`. */
 export function createContext(req: IncomingMessage, res: ServerResponse, faults?: FaultPlan): RequestContext {
-  const host = req.headers.host ?? "127.0.0.1";
-  const url = new URL(req.url ?? "/", `http://${host}`);
+  let host = req.headers.host ?? "127.0.0.1";
+  let url: URL;
+  let malformed = false;
+  try {
+    url = new URL(req.url ?? "/", `http://${host}`);
+  } catch {
+    malformed = true;
+    host = "127.0.0.1";
+    url = new URL("http://127.0.0.1/");
+  }
   const ac = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) ac.abort();
   });
-  return { req, res, method: (req.method ?? "GET").toUpperCase(), url, signal: ac.signal, base: `http://${host}`, faults };
+  return { req, res, method: (req.method ?? "GET").toUpperCase(), url, signal: ac.signal, base: `http://${host}`, faults, malformed };
 }
 
 export type Headers = Record<string, string | number>;

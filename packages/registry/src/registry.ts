@@ -10,6 +10,7 @@ import { catalog, listTags, referrers } from "./handle-lists.ts";
 import { deleteManifest, getManifest, putManifest } from "./handle-manifests.ts";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./handle-uploads.ts";
 import { createContext, sendEmpty, sendError, sendJson, type RequestContext } from "./http.ts";
+import { isValidName } from "./names.ts";
 import { OciHttpError } from "./oci-errors.ts";
 import { checkName } from "./params.ts";
 import type { Services } from "./services.ts";
@@ -38,6 +39,11 @@ export interface RegistryOptions {
   writerIdleMs?: number;
   /** How long a request waits for an upload another server process is writing (ms). Default 30 000. */
   lockWaitMs?: number;
+  /**
+   * `listen()`'s servers close a connection that sends and receives nothing for this long (ms),
+   * e.g. a client gone quiet in the middle of a request body. Default 120 000; 0 never.
+   */
+  idleTimeoutMs?: number;
   /** Accept indexes whose child manifests are not in the repository. Default true. */
   sparseIndexes?: boolean;
   /** Called with unexpected errors (answered 500). Default: ignored. */
@@ -100,7 +106,8 @@ function neededAccess(r: Route, method: string, url: URL): Access[] {
   const actions = method === "GET" || method === "HEAD" ? ["pull"] : method === "DELETE" ? ["delete"] : ["pull", "push"];
   const out: Access[] = [{ type: "repository", name: r.name, actions }];
   const from = url.searchParams.get("from");
-  if (r.kind === "uploads" && url.searchParams.has("mount") && from !== null && from !== r.name) {
+  // An invalid `from` is ignored by the upload itself; it must not reach a challenge header either.
+  if (r.kind === "uploads" && url.searchParams.has("mount") && from !== null && from !== r.name && isValidName(from)) {
     out.push({ type: "repository", name: from, actions: ["pull"] });
   }
   return out;
@@ -179,6 +186,7 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   const store = options.store ?? new MemoryStore();
   const storage = options.storage ?? new MemoryRegistryStorage();
   const uploadTimeoutMs = options.uploadTimeoutMs ?? 3_600_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const uploads = new UploadManager(store, storage, {
     writerIdleMs: options.writerIdleMs ?? 5000,
     lockWaitMs: options.lockWaitMs ?? 30_000,
@@ -202,11 +210,13 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    const method = (req.method ?? "GET").toUpperCase();
-    const plan = faults.empty ? undefined : faults.plan(method, path);
-    const ctx = createContext(req, res, plan);
+    const ctx = createContext(req, res);
+    const path = ctx.url.pathname;
+    const method = ctx.method;
+    const plan = faults.empty || ctx.malformed ? undefined : faults.plan(method, path);
+    ctx.faults = plan;
     try {
+      if (ctx.malformed) throw new OciHttpError("UNSUPPORTED", "the request target or the Host header is not a valid URL", { status: 400 });
       if (plan !== undefined && plan.delayMs > 0) await new Promise((r) => setTimeout(r, plan.delayMs));
       if (plan?.status !== undefined) {
         const code = plan.status === 429 ? "TOOMANYREQUESTS" : plan.status === 503 ? "UNAVAILABLE" : "UNKNOWN";
@@ -234,9 +244,18 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
 
   const handler: RequestListener = (req, res) => {
     void handle(req, res).catch((err: unknown) => {
-      options.onError?.(err, req);
-      if (!res.headersSent) sendEmpty(createContext(req, res), 500);
-      else res.destroy();
+      // The last resort must not throw itself: an unhandled rejection would end the process.
+      try {
+        options.onError?.(err, req);
+      } catch {
+        // the embedder's hook failed: the answer still goes out
+      }
+      try {
+        if (!res.headersSent) res.writeHead(500, { "Content-Length": "0" }).end();
+        else res.destroy();
+      } catch {
+        res.destroy();
+      }
     });
   };
 
@@ -249,8 +268,11 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
     purgeUploads: (maxIdleMs = uploadTimeoutMs) => uploads.purge(maxIdleMs),
     async listen(port = 0, host = "127.0.0.1"): Promise<ListeningRegistry> {
       const server = createServer(handler);
-      // Long uploads and slow pulls are normal here: no per-request time limit.
+      // Long uploads and slow pulls are normal here: no per-request time limit. A connection
+      // silent for `idleTimeoutMs` is closed, though: a client gone quiet mid-PATCH held its
+      // upload session (and every later request on it) for ever.
       server.requestTimeout = 0;
+      server.timeout = idleTimeoutMs;
       servers.add(server);
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);

@@ -60,9 +60,10 @@ export class UploadManager {
     await this.#storage.putUpload(session);
     throwIfAborted(signal);
     await this.#serial(session.uuid, async () => {
-      // No request signal: the writer stays open for the session's next requests.
+      // The ingest is created and closed: the first chunk reopens it. Kept open, a flood of
+      // POSTs held a file descriptor each (store-fs) until the idle timer: EMFILE for everyone.
       const writer = await this.#store.writer({ ref: uploadRef(session.uuid) });
-      this.#keep(session.uuid, writer);
+      await writer.close();
     });
     return session;
   }

@@ -70,8 +70,9 @@ describe.each([
       expect(res.status).toBe(202);
     }
     expect((await fetch(`${a.url}${path}?digest=${sha256(data)}`, { method: "PUT" })).status).toBe(201);
-    // Opened once, by the POST: no PATCH reopened the ingest (a reopen rebuilds the hash).
-    expect(opened.filter((ref) => ref.startsWith("upload-"))).toHaveLength(1);
+    // Opened by the POST (and closed: no file held before a byte came), then by the first
+    // PATCH only: no later PATCH reopened the ingest (a reopen rebuilds the hash).
+    expect(opened.filter((ref) => ref.startsWith("upload-"))).toHaveLength(2);
   });
 
   it("verifies a sha512 digest on the final PUT of a chunked session", async () => {
@@ -125,12 +126,14 @@ describe.each([
     const b = await start({ lockWaitMs: 100 });
     const post = await fetch(`${a.url}/v2/busy/blobs/uploads/`, { method: "POST" });
     const path = post.headers.get("location")!;
-    const res = await fetch(`${b.url}${path}`, { method: "PATCH", body: "x" });
+    // A chunk through a: its writer stays open (writerIdleMs).
+    expect((await fetch(`${a.url}${path}`, { method: "PATCH", body: "x" })).status).toBe(202);
+    const res = await fetch(`${b.url}${path}`, { method: "PATCH", body: "y" });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
     expect(await errorCode(res)).toBe("UNAVAILABLE");
     // The holder goes on undisturbed.
-    expect((await fetch(`${a.url}${path}`, { method: "PATCH", body: "y" })).status).toBe(202);
+    expect((await fetch(`${a.url}${path}`, { method: "PATCH", body: "z" })).status).toBe(202);
   });
 
   it("persists tags, links and referrers across restarts; cancelled sessions leave nothing", async () => {

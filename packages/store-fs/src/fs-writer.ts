@@ -279,48 +279,55 @@ export class FsWriter implements Writer {
     let fh: FileHandle | undefined;
     let offset = 0;
 
-    if (storedRef !== undefined) {
-      const storedTotal = await readTotal(dir);
-      const storedExpected = await readExpected(dir);
-      if (total !== 0 && storedTotal !== 0 && total !== storedTotal) {
-        throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started with total ${storedTotal}, reopened with ${total}`, {
-          details: { ref, total, storedTotal },
-        });
-      }
-      if (expected !== undefined && storedExpected !== undefined && expected !== storedExpected) {
-        throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started expecting ${storedExpected}, reopened expecting ${expected}`, {
-          details: { ref, expected, storedExpected },
-        });
-      }
-      if (total === 0) total = storedTotal;
-      else if (storedTotal === 0) await writeFileAtomic(ingestFile(dir, "total"), String(total));
-      if (expected === undefined) expected = storedExpected;
-      else if (storedExpected === undefined) await writeFileAtomic(ingestFile(dir, "expected"), expected);
-      startedAt = (await readTime(ingestFile(dir, "startedAt"))) ?? now;
-      updatedAt = (await readTime(ingestFile(dir, "updatedAt"))) ?? startedAt;
-      const kept = await openKeptData(dir);
-      fh = kept.fh;
-      if (kept.published) {
-        await unlinkIfExists(ingestFile(dir, "hashState"));
+    try {
+      if (storedRef !== undefined) {
+        const storedTotal = await readTotal(dir);
+        const storedExpected = await readExpected(dir);
+        if (total !== 0 && storedTotal !== 0 && total !== storedTotal) {
+          throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started with total ${storedTotal}, reopened with ${total}`, {
+            details: { ref, total, storedTotal },
+          });
+        }
+        if (expected !== undefined && storedExpected !== undefined && expected !== storedExpected) {
+          throw new FailedPreconditionError(`ingest ${JSON.stringify(ref)} was started expecting ${storedExpected}, reopened expecting ${expected}`, {
+            details: { ref, expected, storedExpected },
+          });
+        }
+        if (total === 0) total = storedTotal;
+        else if (storedTotal === 0) await writeFileAtomic(ingestFile(dir, "total"), String(total));
+        if (expected === undefined) expected = storedExpected;
+        else if (storedExpected === undefined) await writeFileAtomic(ingestFile(dir, "expected"), expected);
+        startedAt = (await readTime(ingestFile(dir, "startedAt"))) ?? now;
+        updatedAt = (await readTime(ingestFile(dir, "updatedAt"))) ?? startedAt;
+        const kept = await openKeptData(dir);
+        fh = kept.fh;
+        if (kept.published) {
+          await unlinkIfExists(ingestFile(dir, "hashState"));
+        } else {
+          const st = await fh.stat();
+          offset = st.size;
+          const mtime = Math.floor(st.mtimeMs);
+          if (mtime > updatedAt.getTime()) updatedAt = new Date(mtime);
+        }
       } else {
-        const st = await fh.stat();
-        offset = st.size;
-        const mtime = Math.floor(st.mtimeMs);
-        if (mtime > updatedAt.getTime()) updatedAt = new Date(mtime);
+        // New ingest (or one whose creation was interrupted): reset every file, `ref` last. Only
+        // `ref` needs an atomic write: until it exists, readers and reopeners ignore (and reset)
+        // the directory, so the files before it are written in place (3 syscalls instead of 4).
+        fh = await openData(dir, true);
+        await unlinkIfExists(ingestFile(dir, "hashState"));
+        await writeFile(ingestFile(dir, "total"), String(total));
+        if (expected !== undefined) await writeFile(ingestFile(dir, "expected"), expected);
+        else await unlinkIfExists(ingestFile(dir, "expected"));
+        const started = startedAt.toISOString();
+        await writeFile(ingestFile(dir, "startedAt"), started);
+        await writeFile(ingestFile(dir, "updatedAt"), started);
+        await writeFileAtomic(ingestFile(dir, "ref"), ref);
       }
-    } else {
-      // New ingest (or one whose creation was interrupted): reset every file, `ref` last. Only
-      // `ref` needs an atomic write: until it exists, readers and reopeners ignore (and reset)
-      // the directory, so the files before it are written in place (3 syscalls instead of 4).
-      fh = await openData(dir, true);
-      await unlinkIfExists(ingestFile(dir, "hashState"));
-      await writeFile(ingestFile(dir, "total"), String(total));
-      if (expected !== undefined) await writeFile(ingestFile(dir, "expected"), expected);
-      else await unlinkIfExists(ingestFile(dir, "expected"));
-      const started = startedAt.toISOString();
-      await writeFile(ingestFile(dir, "startedAt"), started);
-      await writeFile(ingestFile(dir, "updatedAt"), started);
-      await writeFileAtomic(ingestFile(dir, "ref"), ref);
+    } catch (err) {
+      // A file opened before the failure (EMFILE on the next one, say) is closed here, not by
+      // the garbage collector.
+      await fh?.close().catch(() => {});
+      throw err;
     }
 
     try {
