@@ -30,7 +30,7 @@ import { FileLock, lockedError } from "./file-lock.ts";
 import { FsReaderAt } from "./fs-reader.ts";
 import { statPath } from "./fd-calls.ts";
 import { FsWriter, type WriterContext } from "./fs-writer.ts";
-import { isEEXIST, isENOENT, randomToken, readOptional, tempSibling, unlinkIfExists } from "./fs-util.ts";
+import { errno, isEEXIST, isENOENT, randomToken, readOptional, tempSibling, unlinkIfExists } from "./fs-util.ts";
 import { ingestFile, readIngestStatus } from "./ingest-files.ts";
 import { Layout, OCI_LAYOUT_VERSION, isIngestKey, validateRef } from "./layout.ts";
 import { NameIndex, emptyIndex } from "./name-index.ts";
@@ -183,11 +183,18 @@ export class FsStore implements ContentStore {
         throw new FailedPreconditionError(`${l.layoutFile} declares imageLayoutVersion ${JSON.stringify(version)}, ferry supports ${OCI_LAYOUT_VERSION}`);
       }
     }
-    await createIfAbsent(l.indexFile, `${JSON.stringify(emptyIndex())}\n`);
-    await mkdir(join(l.blobsDir, "sha256"), { recursive: true });
-    await mkdir(l.ingestDir, { recursive: true });
-    await mkdir(l.metaDir, { recursive: true });
-    await mkdir(l.locksDir, { recursive: true });
+    // A layout that exists already may be one this user can only read (another user's, a
+    // read-only mount, skopeo's): opening it writes nothing, and what ferry adds to a layout is
+    // created when it can be. Writing to such a store fails then, with the file system's error.
+    const existing = layout !== undefined && (await readOptional(l.indexFile)) !== undefined;
+    if (!existing) await createIfAbsent(l.indexFile, `${JSON.stringify(emptyIndex())}\n`);
+    for (const dir of [join(l.blobsDir, "sha256"), l.ingestDir, l.metaDir, l.locksDir]) {
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (err) {
+        if (!existing || !READ_ONLY_ERRNOS.has(errno(err) ?? "")) throw err;
+      }
+    }
     this.#held = heldIngestsOf(await realpath(l.root));
   }
 
@@ -529,6 +536,9 @@ function thresholdBytes(v: number | undefined, dflt: number, name: string): numb
 }
 
 /** Create `path` with `content` unless it exists; readers never see it empty or partial. */
+/** What creating a directory in a layout one may only read fails with. */
+const READ_ONLY_ERRNOS = new Set(["EACCES", "EPERM", "EROFS"]);
+
 async function createIfAbsent(path: string, content: string): Promise<void> {
   const tmp = tempSibling(path);
   await writeFile(tmp, content, { flag: "wx", mode: 0o644 });

@@ -318,6 +318,40 @@ describe("FsStore resume", () => {
     expect(await store.info(digestOf(data))).toMatchObject({ size: 1000 });
   });
 
+  it.runIf(process.getuid?.() === 0)("a user who may only read a layout (no ingest/ or .ferry/ in it) opens it and reads it", async () => {
+    const root = join(dir.path, "theirs");
+    const s = await openFsStore(root, { fsync: false });
+    const data = bytes(3000);
+    const w = await s.writer({ ref: "blob", total: data.byteLength });
+    await w.write(data);
+    await w.commit(data.byteLength, digestOf(data));
+    await s.setName("app:1", { mediaType: "application/octet-stream", digest: digestOf(data), size: data.byteLength });
+    // As skopeo writes a layout: nothing of ferry's own.
+    const { rm } = await import("node:fs/promises");
+    await rm(join(root, "ingest"), { recursive: true });
+    await rm(join(root, ".ferry"), { recursive: true });
+    await chmod(dir.path, 0o755);
+    const script = `
+      import { openFsStore } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).pathname)};
+      const store = await openFsStore(${JSON.stringify(root)});
+      const d = ${JSON.stringify(digestOf(data))};
+      const r = await store.readerAt({ digest: d });
+      const n = (await r.read(0, 10_000)).byteLength;
+      await r.close();
+      const names = (await store.listNames()).map((x) => x.name);
+      const statuses = await store.listStatuses();
+      const write = await store.writer({ ref: "x" }).then(() => "opened", (e) => e.code);
+      console.log(JSON.stringify({ n, names, statuses: statuses.length, write }));`;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      uid: 65534,
+      gid: 65534,
+      cwd: new URL("..", import.meta.url).pathname,
+      encoding: "utf8",
+      env: { ...process.env, HOME: root, TSX_DISABLE_CACHE: "1" },
+    });
+    expect(JSON.parse(out.trim())).toEqual({ n: 3000, names: ["app:1"], statuses: 0, write: "EACCES" });
+  });
+
   // Root opens read-only files for writing anyway: the user who hit this was not root.
   it.runIf(process.getuid?.() === 0)("a user other than root reopens either crashed commit", async () => {
     const data = bytes(1000);
