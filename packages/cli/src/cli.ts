@@ -79,6 +79,11 @@ export function commandHelp(c: Command): string {
 }
 
 /** Split `argv` into the command words and the rest; only global options may precede them. */
+/** Whether the command of `argv` only reports on stdout (see {@link CommandEntry.reportsOnStdout}). */
+export function reportsOnStdout(argv: string[]): boolean {
+  return findCommand(argv).command?.reportsOnStdout === true;
+}
+
 function findCommand(argv: string[]): { command?: CommandEntry; words: string[]; rest: string[] } {
   const rest: string[] = [];
   const words: string[] = [];

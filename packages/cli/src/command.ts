@@ -60,6 +60,21 @@ export const userHelp: [string, string] = [
   "credentials for the registries of this command (else docker's config.json and helpers)",
 ];
 
+/**
+ * A whole number given as decimal digits, within [min, max]: `Number()` also took `1e9`, `0x10`,
+ * `" 4"` and numbers past 2^53.
+ */
+export function parseCount(raw: string, flag: string, min: number, max: number): number {
+  const n = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Most requests or blobs in flight a flag may ask for. */
+export const MAX_PARALLEL = 1024;
+
 export function stringOpt(values: OptionValues, key: string): string | undefined {
   const v = values[key];
   return typeof v === "string" ? v : undefined;
@@ -69,11 +84,7 @@ export function stringOpt(values: OptionValues, key: string): string | undefined
 export function registryFlags(values: OptionValues): { insecure: string[]; user?: string; perHost?: number } {
   const user = stringOpt(values, "user");
   const raw = stringOpt(values, "per-host");
-  let perHost: number | undefined;
-  if (raw !== undefined) {
-    perHost = Number(raw);
-    if (!Number.isInteger(perHost) || perHost < 1) throw new UsageError(`--per-host must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
+  const perHost = raw === undefined ? undefined : parseCount(raw, "--per-host", 1, MAX_PARALLEL);
   return { insecure: listOpt(values, "insecure"), ...(user !== undefined ? { user } : {}), ...(perHost !== undefined ? { perHost } : {}) };
 }
 

@@ -21,16 +21,17 @@ export function registryEnvOptions(env: Record<string, string | undefined> = pro
 export type Target = { kind: "oci"; dir: string; name?: string } | { kind: "registry"; ref: string };
 
 /**
- * Parse `oci:DIR[:NAME]` or a registry reference. The name is what follows the last `:` of the
- * layout part when it holds no `/` (so `oci:/tmp/a:b/c` is the directory `/tmp/a:b/c`).
+ * Parse `oci:DIR[:NAME]` or a registry reference. The directory ends at the first `:`, as
+ * skopeo reads it: a name may hold colons and slashes (`oci:store:127.0.0.1:5000/app:1`, the
+ * names `pull` records), a directory may not.
  */
 export function parseTarget(text: string, cwd: string): Target {
   if (!text.startsWith("oci:")) return { kind: "registry", ref: text };
   const rest = text.slice(4);
-  const colon = rest.lastIndexOf(":");
+  const colon = rest.indexOf(":");
   let dir = rest;
   let name: string | undefined;
-  if (colon > 0 && !rest.slice(colon + 1).includes("/")) {
+  if (colon >= 0) {
     dir = rest.slice(0, colon);
     name = rest.slice(colon + 1) || undefined;
   }

@@ -4,7 +4,7 @@
  */
 import { useBaselineWasm } from "@ferry/fetcher";
 import { ExitCode } from "./exit-codes.ts";
-import { run } from "./cli.ts";
+import { reportsOnStdout, run } from "./cli.ts";
 
 // A transfer process: keep undici's HTTP parser off V8's optimizing compiler (30+ MB less peak
 // RSS, same speed; see @ferry/fetcher's useBaselineWasm).
@@ -20,10 +20,15 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     controller.abort();
   });
 }
-// The reader of our stdout went away (`ferry fetch … | head`): stop quietly, like other tools.
+// The reader of our stdout went away. `ferry fetch … | head`: stop quietly, like other tools. A
+// transfer's stdout is only its report: the work goes on (exiting 0 said "pulled" of a pull cut
+// short). Later writes fail again and land here, ignored.
+const reportOnly = reportsOnStdout(process.argv.slice(2));
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(ExitCode.Ok);
+  if (err.code === "EPIPE" && !reportOnly) process.exit(ExitCode.Ok);
 });
+// Progress and messages on stderr are best-effort: a closed stderr must not end a transfer.
+process.stderr.on("error", () => {});
 
 // No top-level await: the bundle of this entry is CommonJS (scripts/bundle.mjs says why).
 void run(process.argv.slice(2), { signal: controller.signal }).then((code) => {

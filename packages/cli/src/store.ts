@@ -1,7 +1,8 @@
 /** Opening the content store (an OCI image layout) of the `pull`, `push` and `content` commands. */
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
-import { NotFoundError } from "@ferry/core";
+import { FailedPreconditionError, NotFoundError } from "@ferry/core";
+import { UsageError } from "./usage-error.ts";
 import { openFsStore, type FsStore, type FsStoreOptions } from "@ferry/store-fs";
 
 /**
@@ -19,6 +20,10 @@ export function layoutOptions(env: Record<string, string | undefined> = process.
  * layout created by a typo would only hide the mistake).
  */
 export async function openLayout(dir: string, mustExist: boolean): Promise<FsStore> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st !== undefined && !st.isDirectory()) {
+    throw new FailedPreconditionError(`${dir} is not a directory (an OCI image layout is one)`, { details: { dir } });
+  }
   if (mustExist) {
     try {
       await access(join(dir, "oci-layout"));
@@ -31,5 +36,7 @@ export async function openLayout(dir: string, mustExist: boolean): Promise<FsSto
 
 /** The store directory: `--store` resolved against the working directory, default `./.content`. */
 export function storeDir(value: string | undefined, cwd: string): string {
+  // An empty value (`--store "$UNSET"`) would quietly mean the working directory.
+  if (value === "") throw new UsageError("--store needs a directory");
   return resolvePath(cwd, value ?? ".content");
 }

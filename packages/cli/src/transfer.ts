@@ -9,7 +9,7 @@ import { formatBytes, formatDuration, formatRate } from "./progress/format.ts";
 import { resultLine } from "./progress/json-lines.ts";
 import { renderProgress, type ProgressMode } from "./progress/render.ts";
 import { reportedInStream } from "./reported.ts";
-import { listOpt, stringOpt } from "./command.ts";
+import { listOpt, MAX_PARALLEL, parseCount, stringOpt } from "./command.ts";
 
 /** The progress mode the flags and the terminal ask for. */
 export function progressMode(ctx: CommandContext): ProgressMode {
@@ -30,14 +30,22 @@ export async function runTransfer(ctx: CommandContext, op: TransferOperation, ve
       throw err;
     });
     rendering.stop("done");
-    if (ctx.flags.json) await write(ctx.io.stdout, resultLine(result));
-    else if (ctx.flags.quiet) await write(ctx.io.stdout, `${result.root.digest}\n`);
-    else await write(ctx.io.stdout, summary(verb, what, result));
+    const line = ctx.flags.json ? resultLine(result) : ctx.flags.quiet ? `${result.root.digest}\n` : summary(verb, what, result);
+    // The work is done: a reader of the report who went away (`| head -1`) does not undo it.
+    await write(ctx.io.stdout, line).catch((err: unknown) => {
+      if (!readerGone(err)) throw err;
+    });
     return result;
   } finally {
     rendering.stop("failed");
     ctx.signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** A write failed because the other end of the pipe is closed. */
+function readerGone(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED" || code === "ERR_STREAM_WRITE_AFTER_END";
 }
 
 /** `pulled REF sha256:… (N blobs, X transferred in T, R)` */
@@ -56,9 +64,7 @@ export function summary(verb: string, what: string, r: TransferResult): string {
 export function concurrencyOpt(values: OptionValues): number | undefined {
   const raw = stringOpt(values, "concurrency");
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--concurrency must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
+  return parseCount(raw, "--concurrency", 1, MAX_PARALLEL);
 }
 
 /** `--platform P` (repeatable, preference order) or `--all-platforms`; undefined = the command's default. */

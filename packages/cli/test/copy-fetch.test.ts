@@ -68,6 +68,16 @@ describe("ferry copy", () => {
     expect(have.trim().split("\n")).toHaveLength(1 + 1 + 1 + 2);
   });
 
+  it("addresses the names pull records (colons, slashes) as oci:DIR:NAME, the directory ending at the first colon", async () => {
+    const store = join(env.tmp.dir, "named-store");
+    const ref = `${env.reg.host}/rt/named:1`;
+    expect((await runCli(["copy", `oci:${l1}:v1`, ref, "-q"])).code).toBe(0);
+    expect((await runCli(["pull", ref, "--store", store, "-q", "--platform", "linux/amd64"])).code).toBe(0);
+    const r = await runCli(["resolve", "-q", `oci:${store}:${ref}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`${built.root.digest}\n`);
+  });
+
   it("a layout with several names needs oci:DIR:NAME", async () => {
     const l4 = join(env.tmp.dir, "l4");
     expect((await runCli(["copy", `oci:${l1}:v1`, `oci:${l4}:a`])).code).toBe(0);

@@ -1,4 +1,5 @@
 import { createServer } from "node:net";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createRegistry, type ListeningRegistry, type Registry } from "@ferry/registry";
@@ -43,6 +44,10 @@ describe("exit codes", () => {
     expect((await runCli(["resolve", "UPPER/Case:1"])).code).toBe(2);
     expect((await runCli(["content", "path", "sha256:nothex"])).code).toBe(2);
     expect((await runCli(["pull", "x/y:1", "--concurrency", "0"])).code).toBe(2);
+    for (const n of ["1e9", "0x10", "2000"]) expect((await runCli(["pull", "x/y:1", "--concurrency", n])).code).toBe(2);
+    const noStore = await runCli(["content", "ls", "--store", ""]);
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toMatch(/--store needs a directory/);
     const both = await runCli(["pull", "x/y:1", "--platform", "linux/amd64", "--all-platforms"]);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--platform and --all-platforms exclude each other/);
@@ -75,6 +80,12 @@ describe("exit codes", () => {
     expect(missing.stderr).toMatch(/NotFound/);
     expect((await runCli(["pull", `${env.reg.host}/codes/other:1`, "--store", join(env.tmp.dir, "s")])).code).toBe(3);
     expect((await runCli(["copy", `oci:${join(env.tmp.dir, "no-such-layout")}:x`, `${env.reg.host}/a:1`])).code).toBe(3);
+    // A file where the store should be: named as such, not a raw EEXIST from mkdir.
+    const file = join(env.tmp.dir, "a-file");
+    await writeFile(file, "x");
+    const notDir = await runCli(["pull", img.reference, "--store", file]);
+    expect(notDir.code).toBe(ExitCode.Failure);
+    expect(notDir.stderr).toMatch(/is not a directory.*\(FailedPrecondition\)/);
     // --json also gets the failure as a record on stdout.
     const json = await runCli(["resolve", "--json", `${env.reg.host}/codes/app:nope`]);
     expect(JSON.parse(json.stdout.trim())).toMatchObject({ type: "error", code: "NotFound", exitCode: 3 });

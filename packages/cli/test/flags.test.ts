@@ -123,7 +123,7 @@ describe("--per-host N", () => {
   });
 
   it("rejects a value that is not a positive integer with a usage error (exit 2)", async () => {
-    for (const bad of ["0", "-1", "two", "1.5"]) {
+    for (const bad of ["0", "-1", "two", "1.5", "1e3", "0x10", " 4", "99999999999999999999", "1025"]) {
       const r = await runCli(["resolve", img.reference, "--per-host", bad]);
       expect(r.code, `${bad}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain("--per-host");

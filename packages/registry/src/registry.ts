@@ -9,7 +9,7 @@ import { deleteBlob, getBlob } from "./handle-blobs.ts";
 import { catalog, listTags, referrers } from "./handle-lists.ts";
 import { deleteManifest, getManifest, putManifest } from "./handle-manifests.ts";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./handle-uploads.ts";
-import { createContext, sendEmpty, sendError, sendJson, type RequestContext } from "./http.ts";
+import { createContext, sendError, sendJson, type RequestContext } from "./http.ts";
 import { isValidName } from "./names.ts";
 import { OciHttpError } from "./oci-errors.ts";
 import { checkName } from "./params.ts";

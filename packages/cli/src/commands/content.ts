@@ -23,7 +23,7 @@ import {
   type Info,
 } from "@ferry/core";
 import type { FsStore } from "@ferry/store-fs";
-import { storeHelp, storeOption, stringOpt, type Command, type CommandContext } from "../command.ts";
+import { parseCount, storeHelp, storeOption, stringOpt, type Command, type CommandContext } from "../command.ts";
 import { parseDuration } from "../duration.ts";
 import { openLayout, storeDir } from "../store.ts";
 import { exitCodeFor, ExitCode } from "../exit-codes.ts";
@@ -71,8 +71,7 @@ export const ingestCommand: Command = {
     const sizeText = stringOpt(ctx.values, "expected-size");
     let size: number | undefined;
     if (sizeText !== undefined) {
-      size = Number(sizeText);
-      if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError(`--expected-size must be a byte count, got ${JSON.stringify(sizeText)}`);
+      size = parseCount(sizeText, "--expected-size", 0, Number.MAX_SAFE_INTEGER);
     }
     const store = await openStore(ctx, false);
     try {

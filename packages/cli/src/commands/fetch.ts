@@ -1,6 +1,5 @@
 import { pipeline } from "node:stream/promises";
 import {
-  InvalidArgumentError,
   isIndexMediaType,
   NotFoundError,
   parseDigest,
@@ -9,7 +8,7 @@ import {
   type Descriptor,
 } from "@ferry/core";
 import { parseReference } from "@ferry/fetcher";
-import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
+import { insecureHelp, parseCount, perHostHelp, registryFlags, userHelp, registryOptions, stringOpt, type Command } from "../command.ts";
 import { Endpoints } from "../endpoint.ts";
 import { findInGraph, readSmall } from "../graph.ts";
 
@@ -45,8 +44,7 @@ export const fetchCommand: Command = {
       let repository: string;
       if (digestText !== undefined && sizeText !== undefined) {
         // Everything is known: no round trip to resolve or walk.
-        const size = Number(sizeText);
-        if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`);
+        const size = parseCount(sizeText, "--size", 0, Number.MAX_SAFE_INTEGER);
         desc = { mediaType: stringOpt(ctx.values, "media-type") ?? "application/octet-stream", digest: parseDigest(digestText), size };
         repository = target.kind === "oci" ? name : parseReference(ref).name;
       } else {

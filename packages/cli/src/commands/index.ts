@@ -8,6 +8,12 @@ import type { Command } from "../command.ts";
 export interface CommandEntry {
   name: string;
   summary: string;
+  /**
+   * Its stdout only reports on work (progress, the result): when the reader goes away the work
+   * goes on unreported, rather than ending with success half done. Otherwise stdout is the
+   * product (`fetch | head`) and the command stops quietly.
+   */
+  reportsOnStdout?: boolean;
   load(): Promise<Command>;
 }
 
@@ -17,9 +23,9 @@ const content = (name: string) => async (): Promise<Command> => {
 };
 
 export const commandTable: readonly CommandEntry[] = [
-  { name: "pull", summary: "pull an image (or any artifact) into the content store", load: async () => (await import("./pull.ts")).pullCommand },
-  { name: "push", summary: "push a named image of the content store to a registry", load: async () => (await import("./push.ts")).pushCommand },
-  { name: "copy", summary: "copy an image between registries and OCI layouts", load: async () => (await import("./copy.ts")).copyCommand },
+  { name: "pull", reportsOnStdout: true, summary: "pull an image (or any artifact) into the content store", load: async () => (await import("./pull.ts")).pullCommand },
+  { name: "push", reportsOnStdout: true, summary: "push a named image of the content store to a registry", load: async () => (await import("./push.ts")).pushCommand },
+  { name: "copy", reportsOnStdout: true, summary: "copy an image between registries and OCI layouts", load: async () => (await import("./copy.ts")).copyCommand },
   { name: "fetch", summary: "write a manifest or blob to stdout (streaming, verified)", load: async () => (await import("./fetch.ts")).fetchCommand },
   { name: "resolve", summary: "print the descriptor a reference points to (JSON)", load: async () => (await import("./resolve.ts")).resolveCommand },
   { name: "content ingest", summary: "write stdin into the store under a ref (resumable), verify and commit it", load: content("content ingest") },
