@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
 import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
@@ -295,9 +295,13 @@ describe("referrers", () => {
 
     const b = new MemoryStore();
     const order: string[] = [];
+    // From a store, one scan of its small blobs answers for every subject of the walk.
+    const scans = vi.spyOn(LocalResolver.prototype, "referrersBySubject");
     const op = copy("x", "x", { from: a, to: b, referrers: true });
     op.events.on("done", (e) => order.push(e.digest));
     await op.done;
+    expect(scans).toHaveBeenCalledTimes(1);
+    scans.mockRestore();
     const have = await present(b, [sbom, sig, unrelated]);
     // The platform manifest's referrer comes too: every copied manifest is a subject.
     expect(have.size).toBe(3);

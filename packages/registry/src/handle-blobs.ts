@@ -33,7 +33,8 @@ export async function getBlob(s: Services, ctx: RequestContext, repo: string, re
       "Accept-Ranges": "bytes",
       ETag: `"${digest}"`,
     };
-    const rangeHeader = ctx.faults?.ignoreRange === true ? undefined : ctx.req.headers.range;
+    // Range applies to GET only (RFC 9110 §14.2): a HEAD describes the whole blob.
+    const rangeHeader = ctx.faults?.ignoreRange === true || ctx.method === "HEAD" ? undefined : ctx.req.headers.range;
     const range = parseRange(rangeHeader, size);
     if (range.kind === "unsatisfiable") {
       throw new OciHttpError("RANGE_INVALID", "requested range not satisfiable", {

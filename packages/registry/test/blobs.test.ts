@@ -209,6 +209,10 @@ describe("blobs and uploads", () => {
     expect(past.status).toBe(416);
     expect(past.headers.get("content-range")).toBe("bytes */1000");
     expect(await errorCode(past)).toBe("RANGE_INVALID");
+    // Range is for GET: a HEAD describes the whole blob whatever it asks.
+    const headPast = await fetch(url, { method: "HEAD", headers: { Range: "bytes=1000-" } });
+    expect(headPast.status).toBe(200);
+    expect(headPast.headers.get("content-length")).toBe("1000");
   });
 
   it("answers BLOB_UNKNOWN, DIGEST_INVALID, NAME_INVALID", async () => {

@@ -106,8 +106,15 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     if (options.referrers) {
       if (!canListReferrers(from)) throw new InvalidArgumentError("the source cannot list referrers", { details: { src } });
       const artifactType = typeof options.referrers === "object" ? options.referrers.artifactType : undefined;
+      // A store answers from one scan of its small blobs: asked per subject, it re-read them all
+      // for every manifest of the walk (manifests × blobs).
+      let scan: Promise<Map<Digest, Descriptor[]>> | undefined;
       referrers = async (d, s) => {
-        const list = await from.referrers(resolved.name, d.digest, { signal: s, ...(artifactType ? { artifactType } : {}) });
+        const opts = { signal: s, ...(artifactType ? { artifactType } : {}) };
+        const list =
+          from instanceof LocalResolver
+            ? ((await (scan ??= from.referrersBySubject(opts))).get(d.digest) ?? [])
+            : await from.referrers(resolved.name, d.digest, opts);
         if (list.length > 0) copiedReferrers.set(d.digest, list);
         return list;
       };

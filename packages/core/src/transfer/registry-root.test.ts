@@ -105,6 +105,28 @@ describe("registryRoot", () => {
     expect((await rootFor(root, "linux/arm64", { have: [root, inner, b] })).digest).toBe(b.digest);
   });
 
+  it("decides each index once however often it is listed, and stops on abort", async () => {
+    // 8 levels, each index listing the level below 8 times: 8^7 paths to the one manifest.
+    let cur = index([manifest(amd64)]);
+    for (let level = 0; level < 7; level++) cur = index(Array.from({ length: 8 }, () => cur));
+    let decided = 0;
+    const handler = buildHandler({ platform: "all" }, "all");
+    const got = await registryRoot({
+      root: cur,
+      handler: async (d, ctx) => {
+        decided++;
+        return handler(d, ctx);
+      },
+      signal: new AbortController().signal,
+      load: async (d) => blobs.get(d.digest) as Uint8Array,
+    });
+    expect(got.digest).toBe(cur.digest);
+    expect(decided).toBe(8);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(registryRoot({ root: cur, handler, signal: ac.signal, load: async (d) => blobs.get(d.digest) as Uint8Array })).rejects.toMatchObject({ code: "Aborted" });
+  });
+
   it("indexes nested deeper than 8 levels are refused as InvalidManifest", async () => {
     let d = manifest(amd64);
     for (let i = 0; i < 10; i++) d = index([d]);

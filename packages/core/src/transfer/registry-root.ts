@@ -15,7 +15,7 @@
  */
 import type { ContentStore } from "../content.ts";
 import type { Descriptor } from "../descriptor.ts";
-import { InvalidArgumentError, InvalidManifestError, NotFoundError } from "../errors.ts";
+import { InvalidArgumentError, InvalidManifestError, NotFoundError, throwIfAborted } from "../errors.ts";
 import type { Handler, WalkContext } from "../graph/handler.ts";
 import { hasBlob } from "../local/local-pusher.ts";
 import { isIndexMediaType, isManifestLike } from "../media-types.ts";
@@ -35,6 +35,13 @@ export interface RegistryRootOptions {
 
 /** How deep nested indexes may go (real images use one or two levels). */
 const MAX_INDEX_DEPTH = 8;
+/** How many distinct indexes one root may hold. */
+const MAX_INDEXES = 10_000;
+
+function uniqueByDigest(list: Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  return list.filter((d) => !seen.has(d.digest) && seen.add(d.digest) !== undefined);
+}
 
 /** The descriptor to push as the root; `root` itself unless the index must be narrowed. */
 export async function registryRoot(o: RegistryRootOptions): Promise<Descriptor> {
@@ -49,53 +56,80 @@ export async function registryRoot(o: RegistryRootOptions): Promise<Descriptor> 
   // A dry run of the handler: skips are reported by the walk later, not here.
   const ctx: WalkContext = { signal, content: load, skip: () => undefined };
   // The units a registry could take as the root: an index the selection keeps whole, or a
-  // manifest. A partly kept nested index is no unit; its kept units count instead.
-  const listed: Descriptor[] = [];
-  const kept: Descriptor[] = [];
-  const descend = async (index: Descriptor, depth: number): Promise<boolean> => {
+  // manifest. A partly kept nested index is no unit; its kept units count instead. Each index is
+  // decided once (an index may list the same child many times, on every level: without this,
+  // K copies on 8 levels cost K^7 parses, and never let an abort through).
+  interface Units {
+    whole: boolean;
+    kept: Descriptor[];
+    listed: Descriptor[];
+  }
+  const decided = new Map<string, Promise<Units>>();
+  const decide = (index: Descriptor, depth: number): Promise<Units> => {
+    let p = decided.get(index.digest);
+    if (p === undefined) decided.set(index.digest, (p = decideOnce(index, depth)));
+    return p;
+  };
+  const decideOnce = async (index: Descriptor, depth: number): Promise<Units> => {
+    throwIfAborted(signal);
     if (depth > MAX_INDEX_DEPTH) {
       throw new InvalidManifestError(`index ${root.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, { details: { digest: root.digest } });
+    }
+    if (decided.size > MAX_INDEXES) {
+      throw new InvalidManifestError(`index ${root.digest} holds more than ${MAX_INDEXES} indexes`, { details: { digest: root.digest } });
     }
     const all = childrenOf(index, await load(index)).filter((d) => isManifestLike(d.mediaType));
     // Beside platform manifests, an entry without a platform (an attestation, an artifact) is
     // no image to choose: it rides along when the index goes whole and is left out otherwise.
     const children = all.some((d) => d.platform !== undefined) ? all.filter((d) => d.platform !== undefined) : all;
     const keptHere = new Set((await o.handler(index, ctx)).map((d) => d.digest));
-    let whole = true;
+    const out: Units = { whole: true, kept: [], listed: [] };
     for (const child of children) {
       if (!keptHere.has(child.digest)) {
-        whole = false;
-        listed.push(child);
+        out.whole = false;
+        out.listed.push(child);
         continue;
       }
-      const units = kept.length;
-      const listedBefore = listed.length;
-      if (isIndexMediaType(child.mediaType) && !(await descend(child, depth + 1))) {
-        whole = false;
-        continue;
+      if (isIndexMediaType(child.mediaType)) {
+        const sub = await decide(child, depth + 1);
+        if (!sub.whole) {
+          out.whole = false;
+          out.kept.push(...sub.kept);
+          out.listed.push(...sub.listed);
+          continue;
+        }
       }
-      // A manifest, or a nested index kept whole: one unit (drop what its walk listed).
-      kept.length = units;
-      listed.length = listedBefore;
-      kept.push(child);
-      listed.push(child);
+      // A manifest, or a nested index kept whole: one unit.
+      out.kept.push(child);
+      out.listed.push(child);
     }
-    return whole;
+    return out;
   };
   // Kept whole, the root's children are its units (kept = listed) and the root goes as it is,
-  // unless a store source lacks some of them.
-  await descend(root, 1);
+  // unless a store source lacks some of them. A unit listed twice counts once.
+  const units = await decide(root, 1);
+  const kept = uniqueByDigest(units.kept);
+  const listed = uniqueByDigest(units.listed);
   const label = (d: Descriptor): string => (d.platform ? formatPlatform(d.platform) : d.digest);
 
   // Units the source store lacks, whole or in part (a nested index kept whole needs its manifests too).
   const missing: Descriptor[] = [];
   const store = o.store;
   if (store) {
-    const complete = async (d: Descriptor, depth: number): Promise<boolean> => {
-      if (!(await hasBlob(store, d, signal))) return false;
-      if (!isIndexMediaType(d.mediaType) || depth > MAX_INDEX_DEPTH) return true;
-      for (const c of childrenOf(d, await load(d)).filter((x) => isManifestLike(x.mediaType))) if (!(await complete(c, depth + 1))) return false;
-      return true;
+    const checked = new Map<string, Promise<boolean>>();
+    const complete = (d: Descriptor, depth: number): Promise<boolean> => {
+      let p = checked.get(d.digest);
+      if (p === undefined) {
+        p = (async () => {
+          throwIfAborted(signal);
+          if (!(await hasBlob(store, d, signal))) return false;
+          if (!isIndexMediaType(d.mediaType) || depth > MAX_INDEX_DEPTH) return true;
+          for (const c of childrenOf(d, await load(d)).filter((x) => isManifestLike(x.mediaType))) if (!(await complete(c, depth + 1))) return false;
+          return true;
+        })();
+        checked.set(d.digest, p);
+      }
+      return p;
     };
     for (const d of kept) if (!(await complete(d, 2))) missing.push(d);
   }
