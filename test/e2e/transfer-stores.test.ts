@@ -162,6 +162,14 @@ describe("copy between stores", () => {
     expect((await present(b, [m, config, foreign])).size).toBe(3);
   });
 
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, -1])("refuses throttleMs %s (InvalidArgument), moving nothing", async (throttleMs) => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const b = new MemoryStore();
+    await expect(pull("x", { resolver: a, store: b, throttleMs }).done).rejects.toMatchObject({ code: "InvalidArgument" });
+    expect((await present(b, img.all)).size).toBe(0);
+  });
+
   it("fails with NotFound, naming the index's platforms, when none matches, and names nothing", async () => {
     const a = new MemoryStore();
     const img = await syntheticImage(a, { name: "x" });

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { abortError, isAborted } from "../errors.ts";
+import { abortError, InvalidArgumentError, isAborted } from "../errors.ts";
 import type { TransferResult } from "../status/events.ts";
 import type { TransferOperation } from "../status/operation.ts";
 import { StatusReporter } from "../status/reporter.ts";
@@ -18,7 +18,10 @@ export function runOperation(
   options: OperationOptions,
   body: (reporter: StatusReporter, signal: AbortSignal) => Promise<Omit<TransferResult, "totals">>,
 ): TransferOperation {
-  const reporter = new StatusReporter({ throttleMs: options.throttleMs });
+  const t = options.throttleMs;
+  // NaN or Infinity would reach setInterval as 1 ms (Node's fallback): a heartbeat per millisecond.
+  const badThrottle = t !== undefined && !(Number.isFinite(t) && t >= 0);
+  const reporter = new StatusReporter({ throttleMs: badThrottle ? undefined : t });
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   // The walk adds its own listener per branch (see dispatch); allow for them without warnings.
@@ -26,6 +29,7 @@ export function runOperation(
   queueMicrotask(() => {
     (async () => {
       try {
+        if (badThrottle) throw new InvalidArgumentError(`throttleMs must be a finite number of milliseconds ≥ 0, got ${String(t)}`, { details: { throttleMs: String(t) } });
         reporter.complete(await body(reporter, signal));
       } catch (err) {
         // A cancelled operation fails with Aborted, not with whatever the abort broke first.
