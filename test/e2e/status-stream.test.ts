@@ -93,6 +93,27 @@ describe("status stream", () => {
     expect(progress.length).toBeLessThanOrEqual(3);
   });
 
+  it("says committing only once every byte is in the destination", async () => {
+    const src = new MemoryStore();
+    const img = await syntheticImage(src, { name: "x", platforms: platform, layers: 1, layerSize: 4 * 1024 * 1024 });
+    const dst = new MemoryStore();
+    const op = pull("x", { resolver: src, store: dst, throttleMs: 0 });
+    const held: number[] = [];
+    const layer = img.layers[0]!;
+    op.events.on("committing", (e) => {
+      // What the destination's ingest holds at that moment (the memory store answers at the call).
+      if (e.digest === layer.digest) void dst.listStatuses({ refPrefix: e.ref }).then(([st]) => held.push(st?.offset ?? -1));
+    });
+    const events = await collect(op);
+    await op.done;
+    const mine = events.filter((e) => "digest" in e && e.digest === layer.digest);
+    const types = mine.map((e) => e.type);
+    const lastMove = mine.filter((e) => e.type === "downloading").at(-1);
+    expect(lastMove).toMatchObject({ offset: layer.size });
+    expect(types.lastIndexOf("downloading")).toBeLessThan(types.indexOf("committing"));
+    expect(held).toEqual([layer.size]);
+  });
+
   it("reports the transport's retries while resolving (operation-wide) and while reading a manifest (naming it)", async () => {
     const src = new MemoryStore();
     const img = await syntheticImage(src, { name: "x", platforms: platform });

@@ -98,9 +98,11 @@ class MeteredReadable extends Readable {
         blob.moved(pos, moved);
         if (out.byteLength > 0 && !this.push(out)) upstream.pause();
       });
-      upstream.once("end", () => {
+      upstream.once("end", () => this.push(null));
+      // Committing once the consumer has taken the last chunk (and so written it): at the
+      // upstream's end it may still sit in this stream's buffer, not yet in the destination.
+      this.once("end", () => {
         if (pos === size) blob.committing();
-        this.push(null);
       });
     };
     // Errors of either side reach the consumer through this stream; destroying it stops the upstream.
