@@ -24,4 +24,22 @@ describe("ChunkList", () => {
     const joined = Buffer.concat([...list.views(1000, 250_000)]);
     expect(joined.equals(all.subarray(1000, 250_000))).toBe(true);
   });
+
+  it("after a large append, small ones fill the same tail buffer; sealed, a small blob keeps no 64 KiB buffer", () => {
+    const list = new ChunkList();
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 20; i++) parts.push(new Uint8Array(randomBytes(i % 2 === 0 ? 20_000 : 100)));
+    for (const p of parts) list.append(p);
+    const buffers = new Set([...list.views()].map((v) => v.buffer));
+    // 10 large copies and one shared tail (a tail per small append made 10).
+    expect(buffers.size).toBe(11);
+    expect(Buffer.concat([...list.views()]).equals(Buffer.concat(parts))).toBe(true);
+
+    const small = new ChunkList();
+    small.append(new Uint8Array(200).fill(7));
+    small.seal();
+    const views = [...small.views()];
+    expect(views.map((v) => v.buffer.byteLength)).toEqual([200]);
+    expect(Buffer.from(small.read(0, 200)).equals(Buffer.alloc(200, 7))).toBe(true);
+  });
 });

@@ -13,6 +13,8 @@ export class ChunkList {
   #size = 0;
   #tail: Uint8Array | undefined;
   #tailUsed = 0;
+  /** Where in the tail buffer the last chunk starts, when the last chunk is a view of it. */
+  #tailStart: number | undefined;
 
   get size(): number {
     return this.#size;
@@ -25,18 +27,39 @@ export class ChunkList {
       if (this.#tail === undefined || this.#tailUsed + data.byteLength > TAIL_CAPACITY) {
         this.#tail = new Uint8Array(TAIL_CAPACITY);
         this.#tailUsed = 0;
-        this.#push(this.#tail.subarray(0, 0));
+        this.#tailStart = undefined;
+      }
+      if (this.#tailStart === undefined) {
+        // After a large chunk, small ones go on filling the same tail buffer (a new buffer
+        // each time kept 64 KiB per few bytes).
+        this.#tailStart = this.#tailUsed;
+        this.#push(this.#tail.subarray(this.#tailUsed, this.#tailUsed));
       }
       this.#tail.set(data, this.#tailUsed);
       this.#tailUsed += data.byteLength;
       // The last chunk is a growing view of the tail buffer.
-      this.#chunks[this.#chunks.length - 1] = this.#tail.subarray(0, this.#tailUsed);
+      this.#chunks[this.#chunks.length - 1] = this.#tail.subarray(this.#tailStart, this.#tailUsed);
       this.#size += data.byteLength;
       return;
     }
-    this.#tail = undefined;
+    this.#tailStart = undefined;
     this.#push(data.slice());
     this.#size += data.byteLength;
+  }
+
+  /**
+   * No more appends (a committed blob): a tail buffer mostly empty is given back, its bytes
+   * copied out. A 200-byte manifest kept a 64 KiB buffer.
+   */
+  seal(): void {
+    const tail = this.#tail;
+    this.#tail = undefined;
+    this.#tailStart = undefined;
+    if (tail === undefined || this.#tailUsed * 2 > TAIL_CAPACITY) return;
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i] as Uint8Array;
+      if (c.buffer === tail.buffer) this.#chunks[i] = c.slice();
+    }
   }
 
   #push(chunk: Uint8Array): void {

@@ -169,6 +169,7 @@ export class MemoryStore implements ContentStore {
       throw new AlreadyExistsError(`content ${digest} already exists`, { details: { ref, digest } });
     }
     const now = new Date();
+    ingest.data.seal();
     this.#blobs.set(digest, { data: ingest.data, createdAt: now, updatedAt: now, labels: { ...options.labels } });
     this.#ingests.delete(ref);
   }
@@ -326,12 +327,18 @@ class MemoryWriter implements Writer {
 
   async commit(size?: number, expected?: Digest, options: CommitOptions = {}): Promise<void> {
     this.#assertOpen();
-    // Commit always closes: a failed commit leaves the ingest for a retry by a new writer.
-    await this.close();
+    // Commit always closes: a failed commit leaves the ingest for a retry by a new writer. The
+    // ref is let go and the blob published in one step: with a pause between them another writer
+    // could take the ingest whose bytes become the blob, and write into a committed blob.
+    this.#release();
     this.#commit(size, expected, options);
   }
 
   async close(): Promise<void> {
+    this.#release();
+  }
+
+  #release(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ingest.holder === this) this.#ingest.holder = undefined;

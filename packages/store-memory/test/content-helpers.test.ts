@@ -48,6 +48,22 @@ async function partial(store: MemoryStore, ref: string, b: ReturnType<typeof blo
   await w.close();
 }
 
+describe("MemoryWriter commit", () => {
+  it("publishes in the same step as it lets the ref go: a writer opened meanwhile cannot write into the blob", async () => {
+    const store = new MemoryStore();
+    const data = Buffer.from("hello world");
+    const a = await store.writer({ ref: "r" });
+    await a.write(data);
+    const committing = a.commit(data.byteLength, digestOf(data));
+    const b = await store.writer({ ref: "r" });
+    await b.write(Buffer.from(" EXTRA"));
+    await committing;
+    expect(Buffer.from(await readBlob(store, { digest: digestOf(data), size: data.byteLength })).toString()).toBe("hello world");
+    expect((await b.status()).offset).toBe(6); // a new ingest of its own
+    await b.close();
+  });
+});
+
 describe("writeBlob", () => {
   it("writes, commits with labels and leaves no ingest", async () => {
     const store = new MemoryStore();
