@@ -64,6 +64,27 @@ describe("MemoryWriter commit", () => {
   });
 });
 
+describe("copyBlob with a source longer than the size", () => {
+  it("stops at the first chunk past the size, storing nothing beyond it (an endless source ends too)", async () => {
+    const store = new MemoryStore();
+    const data = Buffer.from(randomBytes(1000));
+    let pulled = 0;
+    const endless = new Readable({
+      read() {
+        pulled++;
+        this.push(pulled === 1 ? data : randomBytes(64 * 1024));
+      },
+    });
+    const desc = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    await expect(writeBlob(store, ingestRef(desc), endless, desc)).rejects.toMatchObject({ code: "SizeMismatch" });
+    expect(pulled).toBeLessThan(5);
+    expect((await store.status(ingestRef(desc))).offset).toBe(1000);
+    // The 1000 bytes it kept are the blob: a retry commits without reading anything.
+    await writeBlob(store, ingestRef(desc), Readable.from([]), desc);
+    expect(Buffer.from(await readBlob(store, desc)).equals(data)).toBe(true);
+  });
+});
+
 describe("writeBlob", () => {
   it("writes, commits with labels and leaves no ingest", async () => {
     const store = new MemoryStore();

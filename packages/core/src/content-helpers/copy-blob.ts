@@ -130,6 +130,7 @@ async function pump(
         const win = lent !== undefined && lent.byteLength > 0 ? lent : (own ??= new Uint8Array(Math.min(OWN_WINDOW, Math.max(1, (size ?? Infinity) - offset))));
         const n = await readInto.call(stream, win);
         if (n === 0) break;
+        if (size !== undefined && offset + n > size) throw tooLong(writer, size);
         await writer.write(n === win.byteLength ? win : win.subarray(0, n));
         offset += n;
         onProgress?.(offset);
@@ -140,6 +141,9 @@ async function pump(
     for await (const chunk of stream) {
       throwIfAborted(signal);
       if (chunk.byteLength === 0) continue;
+      // A source running past the declared size is wrong already: stop before storing more
+      // (an endless one would otherwise fill the ingest until memory or disk gave out).
+      if (size !== undefined && offset + chunk.byteLength > size) throw tooLong(writer, size);
       await writer.write(chunk);
       offset += chunk.byteLength;
       onProgress?.(offset);
@@ -152,4 +156,8 @@ async function pump(
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+function tooLong(writer: Writer, size: number): SizeMismatchError {
+  return new SizeMismatchError(`source of ${writer.ref} runs past its ${size} bytes`, { details: { ref: writer.ref, size } });
 }
