@@ -180,6 +180,22 @@ describe("copy between stores", () => {
     expect((await present(b, img.all)).size).toBe(0);
   });
 
+  it("decides a platform match over the whole graph: an index of per-platform indexes pulls the one that matches", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    // The root lists one index per platform, none of which carries a platform itself.
+    const listed = (JSON.parse(Buffer.from(await readBlob(a, img.root)).toString("utf8")) as { manifests: Descriptor[] }).manifests;
+    const perPlatform = [];
+    for (const m of listed) perPlatform.push(await put(a, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: [m] }))));
+    const root = await put(a, MediaTypes.OciIndex, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.OciIndex, manifests: perPlatform })));
+    await a.setName("nested", root);
+    const b = new MemoryStore();
+    await pull("nested", { resolver: a, store: b, platform: "linux/arm64" }).done;
+    const have = await present(b, img.manifests);
+    expect([...have]).toEqual([img.manifests[1]!.digest]);
+    await expect(pull("nested", { resolver: a, store: new MemoryStore(), platform: "linux/riscv64" }).done).rejects.toMatchObject({ code: "NotFound" });
+  });
+
   it("pushes a store's graph to another store with push()", async () => {
     const a = new MemoryStore();
     const img = await syntheticImage(a, { name: "local" });

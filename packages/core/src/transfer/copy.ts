@@ -9,7 +9,8 @@ import type { PlatformMatcher, PlatformSpec } from "../platform.ts";
 import type { TransferOperation } from "../status/operation.ts";
 import type { Resolver, TransferHooks } from "../transport.ts";
 import { ingestRef } from "../content-helpers/ingest-ref.ts";
-import { buildHandler, type TransferOptions } from "./options.ts";
+import { buildHandler, selectsPlatforms, type TransferOptions } from "./options.ts";
+import { requirePlatformMatch } from "./platform-match.ts";
 import { splitReference } from "./reference.ts";
 import { runOperation } from "./run-operation.ts";
 import { registryRoot } from "./registry-root.ts";
@@ -71,6 +72,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     if (to instanceof LocalResolver) {
       destination = new LocalPusher(to.store);
       tag = dst;
+      if (selectsPlatforms(options, defaultPlatform)) await requirePlatformMatch({ root, handler, signal, load: (d) => readManifest(source, d, signal) });
     } else {
       const parts = splitReference(dst);
       registryRepository = parts.repository;

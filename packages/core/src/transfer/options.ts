@@ -1,11 +1,7 @@
 import { childrenHandler } from "../graph/children-handler.ts";
 import type { Handler } from "../graph/handler.ts";
 import { filterPlatforms, limitManifests, type PlatformComparer } from "../graph/platform-filter.ts";
-import { childrenOf } from "../children.ts";
-import type { Platform } from "../descriptor.ts";
-import { NotFoundError } from "../errors.ts";
-import { isIndexMediaType, isManifestLike } from "../media-types.ts";
-import { formatPlatform, type PlatformMatcher, type PlatformSpec, platformMatcher } from "../platform.ts";
+import { type PlatformMatcher, type PlatformSpec, platformMatcher } from "../platform.ts";
 
 /** Options every transfer operation (pull, push, copy) takes. */
 export interface TransferOptions {
@@ -54,26 +50,13 @@ export interface TransferOptions {
   handler?: (base: Handler) => Handler;
 }
 
-/**
- * An index that lists platform manifests none of which the selection keeps is `NotFound`,
- * naming the platforms it has, before anything is written (as containerd's "no match for
- * platform in manifest"): a pull that moved nothing and named the index succeeded before.
- */
-function requirePlatformMatch(inner: Handler): Handler {
-  return async (desc, ctx) => {
-    const kept = await inner(desc, ctx);
-    if (!isIndexMediaType(desc.mediaType) || kept.some((c) => c.platform !== undefined && isManifestLike(c.mediaType))) return kept;
-    const offered = childrenOf(desc, await ctx.content(desc)).filter((c) => c.platform !== undefined && isManifestLike(c.mediaType));
-    if (offered.length === 0) return kept;
-    const names = [...new Set(offered.map((c) => formatPlatform(c.platform as Platform)))];
-    throw new NotFoundError(`no manifest of index ${desc.digest} matches the platform selection (it has ${names.join(", ")})`, {
-      details: { digest: desc.digest, platforms: names },
-    });
-  };
-}
-
 function isMatcher(v: unknown): v is PlatformComparer {
   return typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as PlatformComparer).match === "function";
+}
+
+/** Whether the options select platforms (anything but "all"). */
+export function selectsPlatforms(options: TransferOptions, defaultPlatform: PlatformSpec | PlatformMatcher): boolean {
+  return (options.platform ?? defaultPlatform) !== "all";
 }
 
 /** Compose the handler for the given options. */
@@ -82,7 +65,7 @@ export function buildHandler(options: TransferOptions, defaultPlatform: Platform
   let h: Handler = childrenHandler;
   if (spec !== "all") {
     const m = isMatcher(spec) ? spec : platformMatcher(spec);
-    h = requirePlatformMatch(filterPlatforms(h, m));
+    h = filterPlatforms(h, m);
     const limit = options.platformLimit ?? 1;
     if (limit > 0) h = limitManifests(h, m, limit);
   } else if (options.platformLimit !== undefined && options.platformLimit > 0) {

@@ -105,6 +105,25 @@ describe("registryRoot", () => {
     expect((await rootFor(root, "linux/arm64", { have: [root, inner, b] })).digest).toBe(b.digest);
   });
 
+  it("an index of per-platform indexes (no platform on them): the selected platform's index goes", async () => {
+    const forAmd = index([manifest(amd64)]);
+    const forArm = index([manifest(arm64)]);
+    const root = index([forAmd, forArm]);
+    expect((await rootFor(root, "linux/arm64")).digest).toBe(forArm.digest);
+    await expect(rootFor(root, "linux/s390x")).rejects.toMatchObject({ code: "NotFound" });
+  });
+
+  it("an index going whole needs its entries without a platform in the store too", async () => {
+    const a = manifest(amd64);
+    const b = manifest(arm64);
+    const attestation = manifest();
+    const root = index([a, b, attestation]);
+    await expect(rootFor(root, "all", { have: [root, a, b] })).rejects.toMatchObject({ code: "NotFound", details: { missing: [attestation.digest] } });
+    expect((await rootFor(root, "all", { have: [root, a, b, attestation] })).digest).toBe(root.digest);
+    // One platform alone leaves the attestation behind: not needed then.
+    expect((await rootFor(root, "linux/amd64", { have: [root, a, b] })).digest).toBe(a.digest);
+  });
+
   it("decides each index once however often it is listed, and stops on abort", async () => {
     // 8 levels, each index listing the level below 8 times: 8^7 paths to the one manifest.
     let cur = index([manifest(amd64)]);

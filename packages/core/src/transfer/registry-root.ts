@@ -132,6 +132,13 @@ export async function registryRoot(o: RegistryRootOptions): Promise<Descriptor> 
       return p;
     };
     for (const d of kept) if (!(await complete(d, 2))) missing.push(d);
+    if (units.whole) {
+      // The index goes as it is: its entries without a platform (attestations) go too.
+      const keptDigests = new Set(kept.map((d) => d.digest));
+      for (const c of childrenOf(root, await load(root))) {
+        if (isManifestLike(c.mediaType) && !keptDigests.has(c.digest) && !(await complete(c, 2))) missing.push(c);
+      }
+    }
   }
 
   if (kept.length === listed.length) {
