@@ -76,6 +76,33 @@ describe("StatusReporter", () => {
     }
   });
 
+  it("a throwing listener does not keep the event from the listeners after it; off() finds a listener again", async () => {
+    const r = new StatusReporter({ throttleMs: 0 });
+    const seen: string[] = [];
+    r.events.on("waiting", () => {
+      throw new Error("listener bug");
+    });
+    const second = (e: { ref: string }) => void seen.push(`on:${e.ref}`);
+    r.events.on("waiting", second);
+    r.events.once("waiting", (e) => void seen.push(`once:${e.ref}`));
+    r.events.addListener("waiting", (e) => void seen.push(`add:${e.ref}`));
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    try {
+      r.blob(layer("p", 5), "download").waiting();
+      r.events.off("waiting", second);
+      r.blob(layer("q", 5), "download").waiting();
+      await new Promise((res) => setTimeout(res, 5));
+      const [p, q] = [layer("p", 5), layer("q", 5)].map((d) => `layer-${d.digest}`);
+      expect(seen).toEqual([`on:${p}`, `once:${p}`, `add:${p}`, `add:${q}`]);
+      expect(uncaught).toHaveLength(2);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+    r.complete({ root: layer("p", 5), name: "x" });
+  });
+
   it("heartbeats while bytes stall, so the rate decays to 0 and the ETA becomes unknown", () => {
     vi.useFakeTimers();
     try {

@@ -60,7 +60,7 @@ export function toFerryError(err: unknown): FerryError {
 
 export class StatusReporter {
   readonly status$: Observable<StatusEvent>;
-  readonly events = new EventEmitter<StatusEventMap>();
+  readonly events = isolateListeners(new EventEmitter<StatusEventMap>());
   readonly done: Promise<TransferResult>;
 
   readonly #throttleMs: number;
@@ -95,7 +95,8 @@ export class StatusReporter {
   #reject!: (e: FerryError) => void;
 
   constructor(options: StatusReporterOptions = {}) {
-    this.#throttleMs = Math.max(0, options.throttleMs ?? 100);
+    // Capped at what a Node timer takes (about 24.8 days): beyond it a timer fires after 1 ms.
+    this.#throttleMs = Math.min(Math.max(0, options.throttleMs ?? 100), 2 ** 31 - 1);
     this.#now = options.now ?? Date.now;
     this.#startedAt = this.#now();
     this.done = new Promise<TransferResult>((resolve, reject) => {
@@ -308,16 +309,57 @@ export class StatusReporter {
     this.#safeEmit("status", e);
   }
 
-  /** A throwing listener must not break the transfer; its error surfaces asynchronously. */
+  /** A throwing listener must not break the transfer (see {@link isolateListeners}). */
   #safeEmit<K extends keyof StatusEventMap>(name: K, ...args: StatusEventMap[K]): void {
     try {
       (this.events.emit as (n: K, ...a: StatusEventMap[K]) => boolean)(name, ...args);
     } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
+      rethrowLater(err);
     }
   }
+}
+
+function rethrowLater(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
+}
+
+type Listener = (...args: unknown[]) => unknown;
+
+/**
+ * Every listener runs whatever the others do: one that throws has its error rethrown on a
+ * microtask (an uncaught exception, as a throwing listener is in Node) and the listeners after
+ * it still get the event. A plain emit stops at the first throw. Listeners are wrapped as they
+ * are added (`on`/`addListener`/`once`) and found again by `off`/`removeListener`.
+ */
+function isolateListeners(emitter: EventEmitter<StatusEventMap>): EventEmitter<StatusEventMap> {
+  const wrappers = new WeakMap<Listener, Listener>();
+  const wrap = (fn: Listener): Listener => {
+    let w = wrappers.get(fn);
+    if (w === undefined) {
+      w = function (this: unknown, ...args: unknown[]): unknown {
+        try {
+          return fn.apply(this, args);
+        } catch (err) {
+          rethrowLater(err);
+          return undefined;
+        }
+      };
+      wrappers.set(fn, w);
+    }
+    return w;
+  };
+  type Add = (event: string, fn: Listener, context?: unknown) => EventEmitter<StatusEventMap>;
+  type Remove = (event: string, fn?: Listener, context?: unknown, once?: boolean) => EventEmitter<StatusEventMap>;
+  const raw = emitter as unknown as Record<"on" | "addListener" | "once", Add> & Record<"off" | "removeListener", Remove>;
+  const on = raw.on.bind(emitter);
+  const once = raw.once.bind(emitter);
+  const off = raw.off.bind(emitter);
+  raw.on = raw.addListener = (event, fn, context) => on(event, wrap(fn), context);
+  raw.once = (event, fn, context) => once(event, wrap(fn), context);
+  raw.off = raw.removeListener = (event, fn, context, onceOnly) => off(event, fn === undefined ? undefined : (wrappers.get(fn) ?? fn), context, onceOnly);
+  return emitter;
 }
 
 /** Reports the lifecycle of one blob and keeps its share of the operation totals. */
