@@ -18,6 +18,28 @@ afterEach(async () => {
   await dir.cleanup();
 });
 
+/** An ingest of `ref` holding `data`, left as a commit leaves it just before linking: read-only. Its data path. */
+async function crashedCommit(s: FsStore, root: string, ref: string, data: Uint8Array): Promise<string> {
+  const w = await s.writer({ ref });
+  await w.write(data);
+  await w.close();
+  const idata = join(root, "ingest", ingestKey(ref), "data");
+  await chmod(idata, 0o444);
+  return idata;
+}
+
+/** Run an ES module `script` as user nobody (root only); its stdout's JSON. */
+function runAsNobody(script: string, home: string): unknown {
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    uid: 65534,
+    gid: 65534,
+    cwd: new URL("..", import.meta.url).pathname,
+    encoding: "utf8",
+    env: { ...process.env, HOME: home, TSX_DISABLE_CACHE: "1" },
+  });
+  return JSON.parse(out.trim()) as unknown;
+}
+
 async function chownTree(path: string, uid: number, gid: number): Promise<void> {
   await chown(path, uid, gid);
   if (!(await stat(path)).isDirectory()) return;
@@ -282,14 +304,10 @@ describe("FsStore resume", () => {
 
   it("a crash between publishing and cleanup leaves a linked data file that a reopen discards", async () => {
     const data = bytes(1000);
-    const w = await store.writer({ ref: "crash" });
-    await w.write(data.subarray(0, 400));
-    await w.close();
     // Simulate what a commit does before removing the ingest (read-only, then linked into
     // blobs/) and a crash right after.
-    const idata = join(dir.path, "ingest", ingestKey("crash"), "data");
+    const idata = await crashedCommit(store, dir.path, "crash", data.subarray(0, 400));
     const published = join(dir.path, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7));
-    await chmod(idata, 0o444);
     await link(idata, published);
     const w2 = await store.writer({ ref: "crash" });
     expect((await w2.status()).offset).toBe(0);
@@ -305,11 +323,7 @@ describe("FsStore resume", () => {
 
   it("a crash between making the data read-only and linking it leaves an ingest a reopen resumes", async () => {
     const data = bytes(1000);
-    const w = await store.writer({ ref: "crash" });
-    await w.write(data.subarray(0, 400));
-    await w.close();
-    const idata = join(dir.path, "ingest", ingestKey("crash"), "data");
-    await chmod(idata, 0o444);
+    const idata = await crashedCommit(store, dir.path, "crash", data.subarray(0, 400));
     const w2 = await store.writer({ ref: "crash" });
     expect((await w2.status()).offset).toBe(400);
     expect((await stat(idata)).mode & 0o777).toBe(0o644);
@@ -342,14 +356,7 @@ describe("FsStore resume", () => {
       const statuses = await store.listStatuses();
       const write = await store.writer({ ref: "x" }).then(() => "opened", (e) => e.code);
       console.log(JSON.stringify({ n, names, statuses: statuses.length, write }));`;
-    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      uid: 65534,
-      gid: 65534,
-      cwd: new URL("..", import.meta.url).pathname,
-      encoding: "utf8",
-      env: { ...process.env, HOME: root, TSX_DISABLE_CACHE: "1" },
-    });
-    expect(JSON.parse(out.trim())).toEqual({ n: 3000, names: ["app:1"], statuses: 0, write: "EACCES" });
+    expect(runAsNobody(script, root)).toEqual({ n: 3000, names: ["app:1"], statuses: 0, write: "EACCES" });
   });
 
   // Root opens read-only files for writing anyway: the user who hit this was not root.
@@ -359,11 +366,7 @@ describe("FsStore resume", () => {
     await mkdir(root);
     const asNobody = await openFsStore(root, { fsync: false });
     for (const [ref, linked] of [["linked", true], ["unlinked", false]] as const) {
-      const w = await asNobody.writer({ ref });
-      await w.write(data.subarray(0, 400));
-      await w.close();
-      const idata = join(root, "ingest", ingestKey(ref), "data");
-      await chmod(idata, 0o444);
+      const idata = await crashedCommit(asNobody, root, ref, data.subarray(0, 400));
       if (linked) await link(idata, join(root, "blobs", "sha256", digestOf(data.subarray(0, 400)).slice(7))).catch(() => {});
     }
     await chownTree(root, 65534, 65534);
@@ -378,14 +381,7 @@ describe("FsStore resume", () => {
         await w.close();
       }
       console.log(JSON.stringify(out));`;
-    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      uid: 65534,
-      gid: 65534,
-      cwd: new URL("..", import.meta.url).pathname,
-      encoding: "utf8",
-      env: { ...process.env, HOME: root, TSX_DISABLE_CACHE: "1" },
-    });
-    expect(JSON.parse(out.trim())).toEqual({ linked: 0, unlinked: 400 });
+    expect(runAsNobody(script, root)).toEqual({ linked: 0, unlinked: 400 });
   });
 });
 

@@ -170,13 +170,17 @@ describe("authorizer: bearer", () => {
 
     // issued_at 20 s ago with a 60 s lifetime: 40 s left, refetched inside the 6 s margin.
     handler = (_s, res) => okToken(res, { expires_in: 60, issued_at: new Date(now - 20_000).toISOString() });
-    const c = createAuthorizer({ credentials: {}, now: () => now });
-    await c.onUnauthorized(reg(), pull("demo"), bearer());
-    const first = await c.authorize(reg(), pull("demo"));
-    now += 33_000;
-    expect(await c.authorize(reg(), pull("demo"))).toBe(first);
-    now += 2_000;
-    expect(await c.authorize(reg(), pull("demo"))).not.toBe(first);
+    /** A new token from `a` is still used `keptMs` later and replaced `replacedMs` later. */
+    const refreshesBetween = async (a: ReturnType<typeof createAuthorizer>, keptMs: number, replacedMs: number): Promise<void> => {
+      await a.onUnauthorized(reg(), pull("demo"), bearer());
+      const first = await a.authorize(reg(), pull("demo"));
+      const t0 = now;
+      now = t0 + keptMs;
+      expect(await a.authorize(reg(), pull("demo"))).toBe(first);
+      now = t0 + replacedMs;
+      expect(await a.authorize(reg(), pull("demo"))).not.toBe(first);
+    };
+    await refreshesBetween(createAuthorizer({ credentials: {}, now: () => now }), 33_000, 35_000);
 
     // issued_at 55 s ago (a token server whose clock is behind): more than half a lifetime, so it
     // counts from receipt. Taken at its word it expired 1 s into the margin: a token per request.
@@ -194,26 +198,14 @@ describe("authorizer: bearer", () => {
 
     // A margin option over a quarter of the lifetime is capped there.
     handler = (_s, res) => okToken(res, { expires_in: 60 });
-    const f = createAuthorizer({ credentials: {}, now: () => now, refreshMarginMs: 120_000 });
-    await f.onUnauthorized(reg(), pull("demo"), bearer());
-    const capped = await f.authorize(reg(), pull("demo"));
-    now += 44_000;
-    expect(await f.authorize(reg(), pull("demo"))).toBe(capped);
-    now += 2_000;
-    expect(await f.authorize(reg(), pull("demo"))).not.toBe(capped);
+    await refreshesBetween(createAuthorizer({ credentials: {}, now: () => now, refreshMarginMs: 120_000 }), 44_000, 46_000);
 
     // Missing expires_in: 60 s default; a fixed margin option.
     handler = (_s, res) => {
       counter++;
       res.end(JSON.stringify({ token: `tok-${counter}` }));
     };
-    const d = createAuthorizer({ credentials: {}, now: () => now, refreshMarginMs: 1_000 });
-    await d.onUnauthorized(reg(), pull("demo"), bearer());
-    const t = await d.authorize(reg(), pull("demo"));
-    now += 58_500;
-    expect(await d.authorize(reg(), pull("demo"))).toBe(t);
-    now += 1_000;
-    expect(await d.authorize(reg(), pull("demo"))).not.toBe(t);
+    await refreshesBetween(createAuthorizer({ credentials: {}, now: () => now, refreshMarginMs: 1_000 }), 58_500, 59_500);
   });
 
   it("keeps using a still-valid token when the early refresh fails", async () => {
