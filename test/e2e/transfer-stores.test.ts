@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
-import { artifact, collect, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
+import { artifact, collect, faultyResolver, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const tempDir = tempDirs("ferry-transfer-");
 
@@ -178,6 +178,14 @@ describe("copy between stores", () => {
     expect(err).toMatchObject({ code: "NotFound", details: { digest: img.root.digest, platforms: ["linux/amd64", "linux/arm64/v8"] } });
     await expect(b.getName("x")).rejects.toMatchObject({ code: "NotFound" });
     expect((await present(b, img.all)).size).toBe(0);
+  });
+
+  it("reads the root index once: the checks before the walk hand it on", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const calls: Array<{ digest: string; offset: number }> = [];
+    await pull("x", { resolver: faultyResolver(a, { calls }), store: new MemoryStore(), platform: "linux/arm64" }).done;
+    expect(calls.filter((c) => c.digest === img.root.digest)).toHaveLength(1);
   });
 
   it("decides a platform match over the whole graph: an index of per-platform indexes pulls the one that matches", async () => {

@@ -65,6 +65,15 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     const source = await from.fetcher(resolved.name);
     let root = resolved.descriptor;
 
+    // Indexes read to decide on the root (platform match, registry root) are read once: the walk
+    // takes them from here (a second GET of the root index per pull otherwise).
+    const preread = new Map<string, Uint8Array>();
+    const readOnce = async (d: Descriptor): Promise<Uint8Array> => {
+      const got = preread.get(d.digest) ?? (await readManifest(source, d, signal));
+      preread.set(d.digest, got);
+      return got;
+    };
+
     let destination;
     let tag: string | undefined;
     let mountFrom = options.mountFrom;
@@ -72,7 +81,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     if (to instanceof LocalResolver) {
       destination = new LocalPusher(to.store);
       tag = dst;
-      if (selectsPlatforms(options, defaultPlatform)) await requirePlatformMatch({ root, handler, signal, load: (d) => readManifest(source, d, signal) });
+      if (selectsPlatforms(options, defaultPlatform)) await requirePlatformMatch({ root, handler, signal, load: readOnce });
     } else {
       const parts = splitReference(dst);
       registryRepository = parts.repository;
@@ -82,7 +91,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
         root,
         handler,
         signal,
-        load: (d) => readManifest(source, d, signal),
+        load: readOnce,
         ...(from instanceof LocalResolver ? { store: from.store } : {}),
       });
       if (root.digest !== resolved.descriptor.digest) {
@@ -123,6 +132,7 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     }
 
     await transferGraph({
+      preread,
       ...(referrers ? { referrers } : {}),
       reporter,
       source,

@@ -22,6 +22,11 @@ import { fetchSource, memorySource } from "./metered-source.ts";
 import { withLentChunks } from "./push-chunks.ts";
 
 export interface TransferGraphOptions {
+  /**
+   * Manifests and indexes read before the walk (the checks that decide on the root): the walk
+   * takes each from here once instead of asking the source again.
+   */
+  preread?: Map<string, Uint8Array>;
   reporter: StatusReporter;
   source: Fetcher;
   destination: Pusher;
@@ -81,7 +86,14 @@ export async function transferGraph(o: TransferGraphOptions): Promise<void> {
     blobConcurrency: o.concurrency,
     ...(o.smallBlobConcurrency !== undefined ? { smallBlobConcurrency: o.smallBlobConcurrency } : {}),
     signal,
-    load: (d, s) => guard(d, () => readManifest(source, d, s, { onRetry: (info) => blobOf(d).retrying(info) })),
+    load: (d, s) => {
+      const ready = o.preread?.get(d.digest);
+      if (ready !== undefined) {
+        o.preread?.delete(d.digest);
+        return Promise.resolve(ready);
+      }
+      return guard(d, () => readManifest(source, d, s, { onRetry: (info) => blobOf(d).retrying(info) }));
+    },
     discover: (d) => {
       if (isManifestLike(d.mediaType)) manifests.push(d);
       // A referrer walk meets its subject again: it is already finished, say nothing.
