@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export * from "./digest.ts";
 export * from "./media-types.ts";
 export * from "./descriptor.ts";
+export { isValidTag } from "./tag.ts";
 export type * from "./content.ts";
 export type * from "./transport.ts";
 export * from "./status/events.ts";

@@ -13,6 +13,7 @@ import {
   digestOf,
   FerryError,
   InvalidReferenceError,
+  isValidTag,
   isManifestLike,
   NetworkError,
   SizeMismatchError,
@@ -31,7 +32,6 @@ import type { AuthScope } from "./options.ts";
 import { readCapped } from "./read-body.ts";
 import { redactUrl } from "./registry-error.ts";
 import { resolveLocation } from "./location.ts";
-import { isValidTag } from "./reference.ts";
 
 /** Whole-upload restarts (monolithic) or resumes without progress (chunked) before giving up. */
 const MAX_UPLOAD_ATTEMPTS = 4;

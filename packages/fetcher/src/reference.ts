@@ -5,7 +5,7 @@
  * Docker Hub name gets the `library/` prefix. `index.docker.io` and `registry-1.docker.io` are
  * spelled `docker.io`; the API of Docker Hub itself is served by `registry-1.docker.io`.
  */
-import { type Digest, InvalidReferenceError, parseDigest } from "@ferry/core";
+import { type Digest, InvalidReferenceError, isValidTag, parseDigest } from "@ferry/core";
 
 /** The canonical name of Docker Hub. */
 export const DOCKER_HUB = "docker.io";
@@ -44,16 +44,6 @@ export interface ParseReferenceOptions {
 
 // One path component: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-
-/**
- * Whether `tag` is a tag the distribution spec allows (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
- * Anything else must not reach a URL path: `../other/manifests/x` would address another
- * repository, with this one's credentials.
- */
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag);
-}
 // A DNS-ish host label list, or a bracketed IPv6 literal, with an optional port.
 const HOST_NAME = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*$/;
 const IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
@@ -127,7 +117,7 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (tag === "") throw invalid(input, "empty tag after \":\"");
-    if (!TAG.test(tag)) {
+    if (!isValidTag(tag)) {
       throw invalid(input, tag.length > 128 ? "tag longer than 128 characters" : `bad tag ${JSON.stringify(tag)}: allowed are [A-Za-z0-9_.-], not starting with "." or "-"`);
     }
   }

@@ -13,6 +13,7 @@ import {
   NetworkError,
   isDigest,
   isManifestLike,
+  isValidTag,
   ManifestAcceptTypes,
   MediaTypes,
   NotFoundError,
@@ -31,7 +32,7 @@ import { discard, HttpClient, type HttpResponse } from "./http-client.ts";
 import { DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_SOCKET_READ_MIN_BYTES, type AuthScope, type HostCapability, type RegistryResolverOptions } from "./options.ts";
 import { RegistryPusher } from "./pusher.ts";
 import { readCapped } from "./read-body.ts";
-import { isValidTag, parseReference, type Reference } from "./reference.ts";
+import { parseReference, type Reference } from "./reference.ts";
 import { redactUrl } from "./registry-error.ts";
 
 const ACCEPT_MANIFESTS = ManifestAcceptTypes.join(", ");
