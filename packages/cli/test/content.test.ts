@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
@@ -101,6 +101,23 @@ describe("ferry content", () => {
     });
     afterAll(async () => {
       await reg.stop();
+    });
+
+    it("keeps what an index.json entry without a name reaches (skopeo writes oci:DIR unnamed); a null entry is no error", async () => {
+      const store = join(tmp.dir, "s-unnamed");
+      const img = await seedImage(reg.host, "prune/unnamed:1", join(tmp.dir, "unnamed-layout"), { layers: 2, layerSize: 30_000 });
+      expect((await runCli(["pull", img.reference, "-q", "--store", store, "--all-platforms"])).code).toBe(0);
+      const indexFile = join(store, "index.json");
+      const index = JSON.parse(await readFile(indexFile, "utf8")) as { manifests: Array<Descriptor | null> };
+      for (const m of index.manifests) if (m?.annotations) delete m.annotations;
+      index.manifests.push(null);
+      await writeFile(indexFile, JSON.stringify(index));
+      await new Promise((r) => setTimeout(r, 20));
+      const pruned = await runCli(["content", "prune", "--json", "--blob-age", "0", "--store", store]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      expect(pruned.stdout).not.toContain('"type":"blob"');
+      const left = new Set((await runCli(["content", "ls", "-q", "--store", store])).stdout.trim().split("\n"));
+      for (const d of [img.root, ...img.layers]) expect(left.has(d.digest)).toBe(true);
     });
 
     it("removes expired ingests and unreferenced blobs, keeps everything a name reaches", async () => {

@@ -459,6 +459,12 @@ export class FsStore implements ContentStore {
     return this.#names.list();
   }
 
+  /** Every image the layout's index.json lists, named or not: what a garbage collection must keep. */
+  async listRoots(): Promise<Descriptor[]> {
+    await this.ready();
+    return this.#names.roots();
+  }
+
   async deleteName(name: string): Promise<void> {
     await this.ready();
     return this.#names.delete(name);

@@ -9,6 +9,7 @@ import {
   AnnotationRefName,
   FailedPreconditionError,
   InvalidArgumentError,
+  isDigest,
   MediaTypes,
   NotFoundError,
   parseDigest,
@@ -59,6 +60,12 @@ export class NameIndex {
       if (name !== undefined) out.push({ name, descriptor: stripRefName(m) });
     }
     return out;
+  }
+
+  /** Every entry of index.json with a digest, named or not (skopeo writes `oci:DIR` unnamed). */
+  async roots(): Promise<Descriptor[]> {
+    const index = await this.#read();
+    return index.manifests.filter((m) => isObject(m) && isDigest(m.digest)).map(stripRefName);
   }
 
   async set(name: string, desc: Descriptor): Promise<void> {
@@ -121,7 +128,13 @@ export class NameIndex {
   }
 }
 
+function isObject(v: unknown): v is Descriptor {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function refName(desc: Descriptor): string | undefined {
+  // Another tool's index.json may hold anything in its list (`null`): no name there.
+  if (!isObject(desc)) return undefined;
   const v = desc.annotations?.[AnnotationRefName];
   return typeof v === "string" ? v : undefined;
 }

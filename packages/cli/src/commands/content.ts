@@ -249,14 +249,15 @@ export const pruneCommand: Command = {
 };
 
 /**
- * Every digest reachable from the store's names, and from each reached manifest to the manifests
+ * Every digest reachable from the store's index.json entries (named or not: skopeo writes
+ * `oci:DIR` without a name), and from each reached manifest to the manifests
  * whose `subject` it is (signatures, SBOMs pulled with `referrers` have no name of their own);
  * manifests missing from the store end the walk there.
  */
 async function reachableDigests(store: FsStore): Promise<Set<string>> {
   const seen = new Set<string>();
   const referrers = await new LocalResolver(store).referrersBySubject();
-  const queue: Descriptor[] = (await store.listNames()).map((n) => n.descriptor);
+  const queue: Descriptor[] = await store.listRoots();
   while (queue.length > 0) {
     const d = queue.pop() as Descriptor;
     if (seen.has(d.digest)) continue;
