@@ -380,8 +380,10 @@ export class RegistryResolver implements Resolver {
    */
   async deleteManifest(ref: string, options: SignalOption = {}): Promise<Digest> {
     const r = parseReference(ref);
-    const digest = r.digest ?? (await this.resolve(ref, options)).descriptor.digest;
     const ep = this.#endpoints(r, "push").at(-1) as RepositoryEndpoint;
+    // The tag is looked up where the DELETE goes: a mirror's (stale) answer would name another
+    // manifest, and the registry would delete that one.
+    const digest = r.digest ?? (await this.#headTag(ep, r.tag as string, options.signal)).digest;
     const res = await this.#ctx.http.send({
       method: "DELETE",
       url: ep.url(`manifests/${digest}`),

@@ -289,6 +289,24 @@ describe("resolve", () => {
     await r.close();
   });
 
+  it("deletes by tag the manifest the registry itself tags, whatever a resolve mirror says", async () => {
+    const upstreamDigest = manifestDigest;
+    const staleDigest = digestOf("an older manifest");
+    const upstream = await stub((req, res) => {
+      if (req.method === "HEAD") return void res.writeHead(200, { "docker-content-digest": upstreamDigest, "content-type": MediaTypes.OciManifest, "content-length": String(manifest.byteLength) }).end();
+      res.writeHead(202).end();
+    });
+    const mirror = await stub((_req, res) => res.writeHead(200, { "docker-content-digest": staleDigest, "content-type": MediaTypes.OciManifest, "content-length": "10" }).end());
+    const r = createRegistryResolver({ ...fast, mirrors: { [upstream.host]: [{ host: mirror.host, capabilities: ["resolve"] }] } });
+    try {
+      expect(await r.deleteManifest(`${upstream.host}/r:v1`)).toBe(upstreamDigest);
+      expect(upstream.seen.filter((s) => s.method === "DELETE").map((s) => s.url)).toEqual([`/v2/r/manifests/${upstreamDigest}`]);
+      expect(mirror.seen).toEqual([]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("tries mirrors in order and reports the error that got furthest", async () => {
     const mirror = await stub((_req, res) => res.writeHead(404).end());
     const good = await serveManifest();

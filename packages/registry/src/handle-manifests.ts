@@ -174,11 +174,13 @@ export async function deleteManifest(s: Services, ctx: RequestContext, repo: str
   }
   const link = await s.storage.manifestLink(repo, r.digest);
   if (link === undefined) throw manifestUnknown(ref);
-  await s.storage.unlinkManifest(repo, r.digest);
-  if (link.subject !== undefined) await s.storage.removeReferrer(repo, link.subject, r.digest);
+  // The link goes last: a crash half-way leaves the manifest there, and the DELETE can be sent
+  // again. Link first, the tags left behind served a manifest no DELETE could reach any more.
   for (const tag of await s.storage.listTags(repo)) {
     const d = await s.storage.getTag(repo, tag);
     if (d?.digest === r.digest) await s.storage.deleteTag(repo, tag);
   }
+  if (link.subject !== undefined) await s.storage.removeReferrer(repo, link.subject, r.digest);
+  await s.storage.unlinkManifest(repo, r.digest);
   sendEmpty(ctx, 202);
 }

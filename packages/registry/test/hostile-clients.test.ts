@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openFsStore } from "@ferry/store-fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { pushBlob, randomBlob, startRegistry, type Running } from "./helpers.ts";
+import { MemoryRegistryStorage } from "../src/index.ts";
+import { pushBlob, pushImage, randomBlob, startRegistry, type Running } from "./helpers.ts";
 
 const running: Running[] = [];
 afterEach(async () => {
@@ -104,5 +105,37 @@ describe("hostile clients", () => {
       expect(res.headers.get("www-authenticate")).toMatch(/scope="repository:n:pull,push"$/);
       expect(res.headers.get("x-injected")).toBeNull();
     }
+  });
+});
+
+describe("a DELETE by digest cut short", () => {
+  it("leaves the manifest reachable, so the DELETE sent again finishes (tags first, the link last)", async () => {
+    // Storage that fails once in the middle of the tag removals, as a crash would stop it.
+    class Flaky extends MemoryRegistryStorage {
+      failNext = false;
+      override async deleteTag(repo: string, tag: string): Promise<boolean> {
+        if (this.failNext) {
+          this.failNext = false;
+          throw new Error("disk went away");
+        }
+        return super.deleteTag(repo, tag);
+      }
+    }
+    const storage = new Flaky();
+    const r = await start({ storage });
+    const img = await pushImage(r.url, "del/app", "v1");
+    for (const tag of ["v2", "v3"]) {
+      const put = await fetch(`${r.url}/v2/del/app/manifests/${tag}`, { method: "PUT", headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" }, body: img.manifest });
+      expect(put.status).toBe(201);
+    }
+    storage.failNext = true;
+    const first = await fetch(`${r.url}/v2/del/app/manifests/${img.digest}`, { method: "DELETE" });
+    expect(first.status).toBe(500);
+    expect((await fetch(`${r.url}/v2/del/app/manifests/${img.digest}`, { method: "HEAD" })).status).toBe(200);
+    const again = await fetch(`${r.url}/v2/del/app/manifests/${img.digest}`, { method: "DELETE" });
+    expect(again.status).toBe(202);
+    const tags = (await (await fetch(`${r.url}/v2/del/app/tags/list`)).json()) as { tags: string[] | null };
+    expect(tags.tags ?? []).toEqual([]);
+    expect((await fetch(`${r.url}/v2/del/app/manifests/v1`)).status).toBe(404);
   });
 });
