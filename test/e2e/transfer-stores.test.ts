@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
+import { active, type ContentStore, copy, type Descriptor, LocalResolver, MediaTypes, MemoryStore, NotFoundError, openFsStore, type Platform, pull, push, readBlob, type Resolver, type StatusEvent } from "./deps.ts";
 import { artifact, collect, faultyResolver, present, put, syntheticImage, tempDirs } from "./fixtures.ts";
 
 const tempDir = tempDirs("ferry-transfer-");
@@ -343,6 +343,22 @@ describe("referrers", () => {
     const filtered = new MemoryStore();
     await copy("x", "x", { from: a, to: filtered, referrers: { artifactType: "application/spdx+json" } }).done;
     expect([...(await present(filtered, [sbom, sig, unrelated]))]).toEqual([sbom.digest]);
+  });
+});
+
+describe("referrers scan of a store", () => {
+  it("skips a blob deleted between the listing and its read (another prune), instead of failing", async () => {
+    const a = new MemoryStore();
+    const img = await syntheticImage(a, { name: "x" });
+    const sbom = await artifact(a, img.root, "application/spdx+json", "sbom");
+    const gone = img.layers[0]!;
+    const read = a.readerAt.bind(a);
+    a.readerAt = async (d, o) => {
+      if (d.digest === gone.digest) throw new NotFoundError("deleted meanwhile");
+      return read(d, o);
+    };
+    const map = await new LocalResolver(a).referrersBySubject();
+    expect(map.get(img.root.digest)?.map((d) => d.digest)).toEqual([sbom.digest]);
   });
 });
 

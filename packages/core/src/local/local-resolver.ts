@@ -2,7 +2,7 @@ import type { ContentStore } from "../content.ts";
 import { readBlob } from "../content-helpers/read-blob.ts";
 import type { Descriptor } from "../descriptor.ts";
 import { type Digest, isDigest, parseDigest } from "../digest.ts";
-import { InvalidReferenceError, throwIfAborted } from "../errors.ts";
+import { InvalidReferenceError, isNotFound, throwIfAborted } from "../errors.ts";
 import { MaxManifestBytes } from "../manifest.ts";
 import { MediaTypes } from "../media-types.ts";
 import type { Fetcher, Pusher, Resolved, Resolver } from "../transport.ts";
@@ -56,7 +56,14 @@ export class LocalResolver implements Resolver {
     const out = new Map<Digest, Descriptor[]>();
     for (const c of candidates) {
       throwIfAborted(options.signal);
-      const bytes = await readBlob(this.store, c, { signal: options.signal, maxSize: MaxManifestBytes });
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBlob(this.store, c, { signal: options.signal, maxSize: MaxManifestBytes });
+      } catch (err) {
+        // Deleted since the walk listed it (another prune, a `content rm`): nothing to refer.
+        if (isNotFound(err)) continue;
+        throw err;
+      }
       // Cheap pre-check before parsing: most blobs are configs or layers.
       if (!Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('"subject"')) continue;
       let doc: { artifactType?: unknown; subject?: { digest?: unknown }; config?: { mediaType?: unknown }; annotations?: Record<string, string> };
