@@ -80,6 +80,12 @@ describe("exit codes", () => {
     expect(missing.stderr).toMatch(/NotFound/);
     expect((await runCli(["pull", `${env.reg.host}/codes/other:1`, "--store", join(env.tmp.dir, "s")])).code).toBe(3);
     expect((await runCli(["copy", `oci:${join(env.tmp.dir, "no-such-layout")}:x`, `${env.reg.host}/a:1`])).code).toBe(3);
+    // A name the layout cannot record (a registry repository may hold `__`): refused before any
+    // byte moves, not after the whole pull.
+    const dunder = await runCli(["pull", `${env.reg.host}/codes/a__b:1`, "--store", join(env.tmp.dir, "s3")]);
+    expect(dunder.code).toBe(ExitCode.Usage);
+    expect(dunder.stderr).toMatch(/InvalidReference/);
+    expect((await runCli(["content", "ls", "-q", "--store", join(env.tmp.dir, "s3")])).stdout).toBe("");
     // A file where the store should be: named as such, not a raw EEXIST from mkdir.
     const file = join(env.tmp.dir, "a-file");
     await writeFile(file, "x");

@@ -1,4 +1,5 @@
 import { pull } from "@ferry/core";
+import { validateName } from "@ferry/store-fs";
 import { insecureHelp, perHostHelp, registryFlags, userHelp, registryOptions, storeHelp, storeOption, stringOpt, type Command } from "../command.ts";
 import { Endpoints, storeDir } from "../endpoint.ts";
 import { runTransfer, transferFlags, transferHelp, transferOptions } from "../transfer.ts";
@@ -23,10 +24,14 @@ export const pullCommand: Command = {
     try {
       const store = await endpoints.layout(storeDir(stringOpt(ctx.values, "store"), ctx.io.cwd), false);
       const source = await endpoints.source(ref, ctx.io.cwd);
+      // The name must fit a layout's ref.name before a byte moves: refused only at the end, it
+      // left every blob of the pull unnamed (a registry repository may hold `__`, a name not).
+      const name = stringOpt(ctx.values, "name") ?? source.ref;
+      validateName(name);
       const op = pull(source.ref, {
         resolver: source.endpoint,
         store,
-        name: stringOpt(ctx.values, "name") ?? source.ref,
+        name,
         signal: ctx.signal,
         ...selected,
       });
