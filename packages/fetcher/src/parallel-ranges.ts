@@ -70,7 +70,11 @@ export async function* rangesInOrder(open: RangeOpener, desc: Descriptor, start:
       }
       const head = queue.shift();
       if (!head) return;
-      yield await head;
+      const parts = await head;
+      yield parts;
+      // The consumer is done with this range (it asked for the next one): let its bytes go
+      // before the queue refills, or ranges + 1 of them would be held.
+      parts.length = 0;
     }
   } catch (err) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
@@ -87,11 +91,16 @@ export async function* rangesInOrder(open: RangeOpener, desc: Descriptor, start:
  * range, so the caller can fall back to one plain GET; a later range answered whole fails the stream.
  */
 export async function parallelStream(open: RangeOpener, desc: Descriptor, start: number, opts: ParallelRangeOptions & { verify: boolean }): Promise<FetchStream | undefined> {
-  const ranges = rangesInOrder(open, desc, start, opts);
+  // Destroying the stream must stop the ranged GETs in flight: ending the generator does not
+  // while it waits on one (or has not started), and they would hold the host's slots.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const ranges = rangesInOrder(open, desc, start, { ...opts, signal });
   let head: IteratorResult<Uint8Array[]>;
   try {
     head = await ranges.next();
   } catch (err) {
+    stop.abort();
     if (err instanceof RangeIgnored) return undefined;
     throw err;
   }
@@ -120,5 +129,13 @@ export async function parallelStream(open: RangeOpener, desc: Descriptor, start:
       throw new DigestMismatchError(`blob content hashes to ${got}, expected ${desc.digest}`, { details: { expected: desc.digest, actual: got } });
     }
   }
-  return Readable.from(bytes(), { objectMode: false });
+  const stream = Readable.from(bytes(), { objectMode: false });
+  // At destroy itself: its 'close' waits for the generator, which waits on the range in flight.
+  const destroy = stream._destroy.bind(stream);
+  stream._destroy = (err, cb) => {
+    stop.abort();
+    destroy(err, cb);
+  };
+  stream.once("end", () => stop.abort());
+  return stream;
 }

@@ -126,3 +126,52 @@ describe("RegistryFetcher.fetch with parallel ranges", () => {
     }
   });
 });
+
+describe("a parallel fetch stream destroyed", () => {
+  it.each(["before its first read", "while it waits on a slow range"])("%s gives the host's slots back at once", async (when) => {
+    const C = 64 * 1024;
+    const data = pattern(C * 6);
+    const d: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(data), size: data.byteLength };
+    const small = pattern(100);
+    const smallDesc: Descriptor = { mediaType: MediaTypes.OciLayer, digest: digestOf(small), size: small.byteLength };
+    const reg = await stub(async (req, res) => {
+      if (req.url?.includes(smallDesc.digest)) return void res.writeHead(200, { "content-length": 100 }).end(small);
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? "");
+      const s = Number(m?.[1] ?? 0);
+      const e = Number(m?.[2] ?? data.length - 1);
+      res.writeHead(206, { "content-length": e - s + 1, "content-range": `bytes ${s}-${e}/${data.length}` });
+      if (s === 0) return void res.end(data.subarray(s, e + 1));
+      // The other ranges trickle: 1 KiB every 150 ms, ~10 s each.
+      for (let p = s; p <= e && !res.destroyed; p += 1024) {
+        res.write(data.subarray(p, Math.min(e + 1, p + 1024)));
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      res.end();
+    });
+    const r = createRegistryResolver({ ...parallel, concurrencyPerHost: 2 });
+    try {
+      const f = await r.fetcher(`${reg.host}/x`);
+      const stream = await f.fetch(d);
+      stream.on("error", () => {});
+      if (when !== "before its first read") {
+        let got = 0;
+        await new Promise<void>((res) =>
+          stream.on("data", (c: Buffer) => {
+            got += c.byteLength;
+            if (got >= C) {
+              stream.pause();
+              res();
+            }
+          }),
+        );
+      }
+      stream.destroy();
+      // Both slots of the host were held by the trickling ranges until they ended (~10 s).
+      const next = (f as RegistryFetcher).fetch(smallDesc, { parallel: false }).then(collect);
+      const late = new Promise<"held">((res) => setTimeout(() => res("held"), 3000).unref());
+      expect(await Promise.race([next.then((b) => b.byteLength), late])).toBe(100);
+    } finally {
+      await r.close();
+    }
+  });
+});
