@@ -9,7 +9,7 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { InvalidArgumentError, type Digest } from "@ferry/core";
-import { FileLock } from "./file-lock.ts";
+import { FileLock, METADATA_LOCK_WAIT_MS } from "./file-lock.ts";
 import { readOptional, unlinkIfExists, writeFileAtomic } from "./fs-util.ts";
 import type { Layout } from "./layout.ts";
 
@@ -51,7 +51,7 @@ export class BlobMetaStore {
   async modify(digest: Digest, fallback: () => Promise<BlobMeta>, change: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta> {
     await mkdir(this.#layout.locksDir, { recursive: true });
     const lock = await FileLock.acquire(this.#layout.metaLockPath(digest), `metadata of ${digest}`, {
-      waitMs: 10_000,
+      waitMs: METADATA_LOCK_WAIT_MS,
       staleMs: this.#staleMs,
     });
     try {

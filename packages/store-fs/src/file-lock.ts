@@ -36,6 +36,13 @@ export interface AcquireOptions extends FileLockOptions {
 }
 
 const DEFAULT_STALE_MS = 30_000;
+
+/**
+ * How long a write of index.json or of a blob's metadata waits for its lock. Each holder keeps
+ * it for milliseconds, but many processes at once (30 fsync'd name updates each) queued past a
+ * 10 s wait, failing a pull at its very end with `Locked`.
+ */
+export const METADATA_LOCK_WAIT_MS = 60_000;
 /** A takeover guard left by a crash between mkdir and rmdir is ignored after this long. */
 const GUARD_STALE_MS = 10_000;
 

@@ -15,7 +15,7 @@ import {
   parseDigest,
   type Descriptor,
 } from "@ferry/core";
-import { FileLock } from "./file-lock.ts";
+import { FileLock, METADATA_LOCK_WAIT_MS } from "./file-lock.ts";
 import { readOptional, writeFileAtomic } from "./fs-util.ts";
 import { validateName, type Layout } from "./layout.ts";
 
@@ -117,7 +117,7 @@ export class NameIndex {
 
   async #modify(change: (index: IndexDocument) => void): Promise<void> {
     await mkdir(this.#layout.locksDir, { recursive: true });
-    const lock = await FileLock.acquire(this.#layout.indexLockPath, "index.json", { waitMs: 10_000, staleMs: this.#staleMs });
+    const lock = await FileLock.acquire(this.#layout.indexLockPath, "index.json", { waitMs: METADATA_LOCK_WAIT_MS, staleMs: this.#staleMs });
     try {
       const index = await this.#read();
       change(index);
