@@ -9,7 +9,7 @@
  * Taking over a dead holder's lock is serialised by a short-lived guard directory, and the
  * owner is re-read inside the guard, so two processes racing for a stale lock cannot both win.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { link, mkdir, open, readFile, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { LockedError, throwIfAborted } from "@ferry/core";
@@ -20,6 +20,12 @@ export interface LockOwner {
   host: string;
   /** Start time of the holder process (Linux clock ticks since boot), to detect pid reuse. */
   start?: string;
+  /**
+   * The holder's boot and pid namespace (Linux). A pid means something only in its own
+   * namespace: containers sharing a store and a hostname (host networking) must not judge each
+   * other's pids, and fall back to the heartbeat.
+   */
+  pidSpace?: string;
   token: string;
   acquiredAt: string;
 }
@@ -48,6 +54,16 @@ const GUARD_STALE_MS = 10_000;
 
 const HOST = hostname();
 const SELF_START = processStart(process.pid);
+const SELF_PID_SPACE = pidSpace();
+
+function pidSpace(): string | undefined {
+  try {
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return `${boot} ${readlinkSync("/proc/self/ns/pid")}`;
+  } catch {
+    return undefined; // not Linux, or no /proc: pids are judged as before
+  }
+}
 
 export class FileLock {
   readonly path: string;
@@ -73,6 +89,7 @@ export class FileLock {
     const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
     const owner: LockOwner = { pid: process.pid, host: HOST, token: randomToken(), acquiredAt: new Date().toISOString() };
     if (SELF_START !== undefined) owner.start = SELF_START;
+    if (SELF_PID_SPACE !== undefined) owner.pidSpace = SELF_PID_SPACE;
     const tmp = `${path}.${owner.token}.tmp`;
     const fh = await open(tmp, "wx", 0o644);
     try {
@@ -194,6 +211,7 @@ function parseOwner(raw: string): LockOwner | undefined {
       token: o.token,
       acquiredAt: typeof o.acquiredAt === "string" ? o.acquiredAt : "",
       ...(typeof o.start === "string" ? { start: o.start } : {}),
+      ...(typeof o.pidSpace === "string" ? { pidSpace: o.pidSpace } : {}),
     };
   } catch {
     return undefined;
@@ -201,7 +219,10 @@ function parseOwner(raw: string): LockOwner | undefined {
 }
 
 async function isAlive(owner: LockOwner | undefined, mtimeMs: number, staleMs: number): Promise<boolean> {
-  if (owner !== undefined && owner.host === HOST) return pidAlive(owner);
+  // A pid is judged only within its own pid namespace (same host, same boot); a record that
+  // does not say (an older ferry) is judged as before.
+  const samePidSpace = owner?.pidSpace === undefined || SELF_PID_SPACE === undefined || owner.pidSpace === SELF_PID_SPACE;
+  if (owner !== undefined && owner.host === HOST && samePidSpace) return pidAlive(owner);
   // Unknown host or unreadable record: only the heartbeat can tell.
   return Date.now() - mtimeMs < staleMs;
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { open, readFile, utimes, writeFile, mkdir } from "node:fs/promises";
+import { open, readFile, readlink, utimes, writeFile, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostname } from "node:os";
@@ -210,6 +210,28 @@ describe("lock owners on this host", () => {
     await plant(root, "gone", { pid: 2 ** 22 + 12345 }); // above Linux's pid_max limit
     const w = await store.writer({ ref: "gone" });
     await w.close();
+  });
+
+  it("a holder in another pid namespace (a container with the host's name) is judged by its heartbeat, not its pid", async () => {
+    const root = join(dir.path, "store");
+    const store = await openFsStore(root, { staleLockMs: 5000 });
+    // Its pid does not exist here, but it is alive there: a fresh heartbeat says so.
+    await plant(root, "contained", { pid: 2 ** 22 + 12345, pidSpace: "another-boot pid:[1]" });
+    expect(await codeOf(store.writer({ ref: "contained" }))).toBe("Locked");
+    // Once the heartbeat is stale, it is gone.
+    const lock = join(root, "ingest", ingestKey("contained"), "lock");
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    const w = await store.writer({ ref: "contained" });
+    await w.close();
+    // In our own namespace a pid that does not exist is dead at once, heartbeat or not.
+    const own = await readFile("/proc/sys/kernel/random/boot_id", "utf8").then(
+      async (boot) => `${boot.trim()} ${await readlink("/proc/self/ns/pid")}`,
+      () => undefined,
+    );
+    if (own === undefined) return; // not Linux
+    await plant(root, "same-space", { pid: 2 ** 22 + 12345, pidSpace: own });
+    await (await store.writer({ ref: "same-space" })).close();
   });
 });
 
