@@ -10,7 +10,7 @@
  * owner is re-read inside the guard, so two processes racing for a stale lock cannot both win.
  */
 import { readFileSync, readlinkSync } from "node:fs";
-import { link, mkdir, open, readFile, rmdir, stat, unlink, utimes } from "node:fs/promises";
+import { link, mkdir, open, readFile, rename, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { LockedError, throwIfAborted } from "@ferry/core";
 import { isEEXIST, isENOENT, randomToken, sleep } from "./fs-util.ts";
@@ -276,9 +276,18 @@ async function removeDeadHolder(path: string, seen: Holder, staleMs: number): Pr
   try {
     const again = await readHolder(path);
     if (again !== undefined && again.raw === seen.raw && !(await isAlive(again.owner, again.mtimeMs, staleMs))) {
-      await unlink(path).catch((err: unknown) => {
-        if (!isENOENT(err)) throw err;
-      });
+      // Moved aside and looked at, not unlinked by path: had this process stalled past the
+      // guard's age (SIGSTOP, a VM pause), a newer holder's live lock would be at the path now,
+      // and must be put back.
+      const aside = `${path}.${randomToken()}.dead`;
+      try {
+        await rename(path, aside);
+      } catch (err) {
+        if (isENOENT(err)) return;
+        throw err;
+      }
+      if ((await readFile(aside, "utf8").catch(() => undefined)) !== seen.raw) await link(aside, path).catch(() => {});
+      await unlink(aside).catch(() => {});
     }
   } finally {
     await rmdir(guard).catch(() => {});

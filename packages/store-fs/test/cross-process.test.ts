@@ -235,6 +235,55 @@ describe("lock owners on this host", () => {
   });
 });
 
+describe("a lock taker that stalls", () => {
+  // A taker judges the holder dead, then stalls (SIGSTOP, a VM pause) past the takeover guard's
+  // age; meanwhile a second taker takes the lock. The first must not remove the live lock when
+  // it wakes. The stall is a delayed rename in a child process (its own fs/promises).
+  it("does not remove the lock a newer holder took meanwhile", async () => {
+    const dir2 = await tempDir();
+    try {
+      const lockPath = join(dir2.path, "index.json.lock");
+      const script = `
+        import fsp from "node:fs/promises";
+        import { syncBuiltinESMExports } from "node:module";
+        import { writeFile } from "node:fs/promises";
+        import { hostname } from "node:os";
+        const path = ${JSON.stringify(lockPath)};
+        // Whatever the taker does to the dead holder's file first (unlink, rename) waits 11 s.
+        let stalled = false;
+        const stall = async (p) => {
+          if (p === path && !stalled) {
+            stalled = true;
+            await new Promise((r) => setTimeout(r, 11_000));
+          }
+        };
+        const { rename, unlink } = fsp;
+        fsp.rename = async (a, b) => (await stall(a), rename(a, b));
+        fsp.unlink = async (a) => (await stall(a), unlink(a));
+        syncBuiltinESMExports();
+        const { FileLock } = await import(${JSON.stringify(new URL("../src/file-lock.ts", import.meta.url).pathname)});
+        await writeFile(path, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), token: "dead", acquiredAt: "" }));
+        const first = FileLock.tryAcquire(path, { staleMs: 30000 });
+        await new Promise((r) => setTimeout(r, 300));
+        const second = await FileLock.acquire(path, "test", { waitMs: 20000, staleMs: 30000 });
+        const got = await first;
+        console.log(JSON.stringify({ first: got.lock !== undefined, secondHolds: await second.stillHeld() }));
+        process.exit(0);`;
+      const out = await new Promise<string>((res, rej) => {
+        const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("..", import.meta.url)) });
+        let text = "";
+        child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+        child.on("error", rej);
+        child.on("close", () => res(text));
+      });
+      expect(JSON.parse(out.trim().split("\n").at(-1) ?? "{}")).toEqual({ first: false, secondHolds: true });
+    } finally {
+      await dir2.cleanup();
+    }
+  }, 40_000);
+});
+
 describe("locks held from another host", () => {
   async function plantForeignLock(root: string, ref: string, ageMs: number): Promise<void> {
     const store = await openFsStore(root);
