@@ -120,6 +120,42 @@ describe("ferry content", () => {
       for (const d of [img.root, ...img.layers]) expect(left.has(d.digest)).toBe(true);
     });
 
+    it("removes no blob while a transfer into the store holds a lease, and the pull holds one", async () => {
+      const store = join(tmp.dir, "s-lease");
+      const fs = await openFsStore(store);
+      const stray = randomBytes(4000);
+      expect((await runCli(["content", "ingest", "--store", store, "--ref", "stray", "--expected-digest", digestOf(stray)], { stdin: stray })).code).toBe(0);
+      await new Promise((r) => setTimeout(r, 20));
+      const lease = await fs.lease();
+      expect(await fs.activeLeases()).toBe(1);
+      const held = await runCli(["content", "prune", "--blob-age", "0", "--store", store]);
+      expect(held.code, held.stderr).toBe(0);
+      expect(held.stdout).toContain("kept 1 unreferenced blobs: a transfer into the store is in progress");
+      expect((await runCli(["content", "ls", "-q", "--store", store])).stdout).toContain(digestOf(stray));
+      await lease.release();
+      expect(await fs.activeLeases()).toBe(0);
+      const pruned = await runCli(["content", "prune", "--blob-age", "0", "--store", store]);
+      expect(pruned.stdout).toContain("removed 0 ingests, 1 blobs");
+
+      // A pull holds a lease while it runs, and lets it go.
+      const img = await seedImage(reg.host, "prune/leased:1", join(tmp.dir, "leased-layout"), { layers: 2, layerSize: 200_000 });
+      const seen: number[] = [];
+      const { pull } = await import("@ferry/core");
+      const { createRegistryResolver } = await import("@ferry/fetcher");
+      const resolver = createRegistryResolver();
+      try {
+        const op = pull(img.reference, { resolver, store: fs });
+        const checks: Array<Promise<void>> = [];
+        op.events.on("downloading", () => void checks.push(fs.activeLeases().then((n) => void seen.push(n))));
+        await op.done;
+        await Promise.all(checks);
+      } finally {
+        await resolver.close();
+      }
+      expect(Math.min(...seen)).toBeGreaterThanOrEqual(1);
+      expect(await fs.activeLeases()).toBe(0);
+    });
+
     it("removes expired ingests and unreferenced blobs, keeps everything a name reaches", async () => {
       const store = join(tmp.dir, "s4");
       const img = await seedImage(reg.host, "prune/app:1", join(tmp.dir, "prune-layout"), { layers: 2, layerSize: 50_000 });

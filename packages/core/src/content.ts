@@ -160,3 +160,12 @@ export interface NameStore {
 
 /** A complete content store. */
 export interface ContentStore extends Provider, Ingester, Manager, IngestManager, NameStore {}
+
+/**
+ * A store that can keep its content from garbage collection while a transfer into it runs:
+ * `pull` and `copy` hold a lease on a store destination that offers one (store-fs does; `ferry
+ * content prune` removes no blob while a live lease exists).
+ */
+export interface Leaser {
+  lease(): Promise<{ release(): Promise<void> }>;
+}

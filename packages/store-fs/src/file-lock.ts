@@ -162,6 +162,12 @@ export class FileLock {
   }
 }
 
+/** Whether the lock file at `path` has a live holder (a dead holder's file may linger). */
+export async function heldByLive(path: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const h = await readHolder(path);
+  return h !== undefined && (await isAlive(h.owner, h.mtimeMs, staleMs));
+}
+
 export function lockedError(what: string, holder: LockOwner | undefined): LockedError {
   const by = holder && holder.pid > 0 ? ` by pid ${holder.pid} on ${holder.host}` : "";
   return new LockedError(`${what} is locked${by}`, { details: holder ? { pid: holder.pid, host: holder.host } : {} });

@@ -26,7 +26,7 @@ import {
   type WriterOptions,
 } from "@ferry/core";
 import { BlobMetaStore, validateLabels, type BlobMeta } from "./blob-meta.ts";
-import { FileLock, lockedError } from "./file-lock.ts";
+import { FileLock, heldByLive, lockedError } from "./file-lock.ts";
 import { FsReaderAt } from "./fs-reader.ts";
 import { statPath } from "./fd-calls.ts";
 import { FsWriter, type WriterContext } from "./fs-writer.ts";
@@ -457,6 +457,38 @@ export class FsStore implements ContentStore {
   async listNames(): Promise<Array<{ name: string; descriptor: Descriptor }>> {
     await this.ready();
     return this.#names.list();
+  }
+
+  /**
+   * Hold the store's content against garbage collection while a transfer runs (core's pull and
+   * copy take one): `ferry content prune` removes no blob while a live lease exists, since a
+   * pull reuses blobs that no name reaches until it records its own. Release it when done; the
+   * lease of a process that died is ignored (and removed by {@link activeLeases}).
+   */
+  async lease(): Promise<{ release(): Promise<void> }> {
+    await this.ready();
+    await mkdir(this.#layout.leasesDir, { recursive: true });
+    const got = await FileLock.tryAcquire(join(this.#layout.leasesDir, `${randomToken()}.lease`), { staleMs: this.#ctx.staleLockMs });
+    const lock = got.lock as FileLock; // a name of its own: always free
+    return { release: () => lock.release() };
+  }
+
+  /** The live leases on this store (see {@link lease}); those of dead processes are removed. */
+  async activeLeases(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.#layout.leasesDir);
+    } catch (err) {
+      if (isENOENT(err)) return 0;
+      throw err;
+    }
+    let live = 0;
+    for (const name of names.filter((n) => n.endsWith(".lease"))) {
+      const path = join(this.#layout.leasesDir, name);
+      if (await heldByLive(path, this.#ctx.staleLockMs)) live++;
+      else await unlinkIfExists(path).catch(() => {});
+    }
+    return live;
   }
 
   /** Every image the layout's index.json lists, named or not: what a garbage collection must keep. */

@@ -29,6 +29,8 @@ export class Layout {
   readonly ingestDir: string;
   readonly metaDir: string;
   readonly locksDir: string;
+  /** One file per transfer holding the store's content against garbage collection. */
+  readonly leasesDir: string;
 
   constructor(root: string) {
     this.root = root;
@@ -36,6 +38,7 @@ export class Layout {
     this.ingestDir = join(root, "ingest");
     this.metaDir = join(root, ".ferry", "meta");
     this.locksDir = join(root, ".ferry", "locks");
+    this.leasesDir = join(root, ".ferry", "leases");
   }
 
   get layoutFile(): string {

@@ -302,6 +302,18 @@ describe("FsStore resume", () => {
     expect(await codeOf(store.writer({ ref: "mine" }))).toBe("FailedPrecondition");
   });
 
+  it("counts live leases only: one left by a dead process is ignored and removed", async () => {
+    const lease = await store.lease();
+    expect(await store.activeLeases()).toBe(1);
+    const { hostname } = await import("node:os");
+    const dead = join(dir.path, ".ferry", "leases", "dead.lease");
+    await writeFile(dead, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), token: "t", acquiredAt: "" }));
+    expect(await store.activeLeases()).toBe(1);
+    await expect(stat(dead)).rejects.toMatchObject({ code: "ENOENT" });
+    await lease.release();
+    expect(await store.activeLeases()).toBe(0);
+  });
+
   it("a crash between publishing and cleanup leaves a linked data file that a reopen discards", async () => {
     const data = bytes(1000);
     // Simulate what a commit does before removing the ingest (read-only, then linked into

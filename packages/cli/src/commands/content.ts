@@ -229,8 +229,16 @@ export const pruneCommand: Command = {
       if (!reachable.has(info.digest) && now - info.createdAt.getTime() > blobAge) victims.push(info);
     });
     let freed = 0;
+    let removed = 0;
+    let heldBack = 0;
     for (const v of victims) {
       if (!dry) {
+        // A transfer into the store may be about to name what looks unreferenced now (a pull
+        // reusing old blobs): asked before each removal, since one may start at any time.
+        if ((await store.activeLeases()) > 0) {
+          heldBack = victims.length - removed;
+          break;
+        }
         try {
           await store.delete(v.digest);
         } catch (err) {
@@ -239,10 +247,18 @@ export const pruneCommand: Command = {
         }
       }
       freed += v.size;
+      removed++;
       out.push(ctx.flags.json ? JSON.stringify({ type: "blob", digest: v.digest, size: v.size }) : `blob ${v.digest} ${formatBytes(v.size)}`);
     }
+    if (heldBack > 0) {
+      out.push(
+        ctx.flags.json
+          ? JSON.stringify({ type: "held", blobs: heldBack, reason: "a transfer into the store is in progress" })
+          : `kept ${heldBack} unreferenced blobs: a transfer into the store is in progress (run prune again later)`,
+      );
+    }
     if (!ctx.flags.quiet && !ctx.flags.json) {
-      out.push(`${dry ? "would remove" : "removed"} ${ingests.length} ingests, ${victims.length} blobs (${formatBytes(freed)})`);
+      out.push(`${dry ? "would remove" : "removed"} ${ingests.length} ingests, ${dry ? victims.length : removed} blobs (${formatBytes(freed)})`);
     }
     if (!ctx.flags.quiet || ctx.flags.json) await write(ctx.io.stdout, out.map((l) => `${l}\n`).join(""));
   },

@@ -1,4 +1,5 @@
-import type { ContentStore } from "../content.ts";
+import type { ContentStore, Leaser } from "../content.ts";
+import type { StatusReporter } from "../status/reporter.ts";
 import type { Descriptor } from "../descriptor.ts";
 import type { Digest } from "../digest.ts";
 import { canListReferrers } from "../graph/referrers.ts";
@@ -47,6 +48,18 @@ export function copy(src: string, dst: string, options: CopyOptions): TransferOp
 /** @internal Shared by copy, pull and push. */
 export function transfer(src: string, dst: string, options: CopyOptions, defaultPlatform: PlatformSpec | PlatformMatcher): TransferOperation {
   return runOperation(options, async (reporter, signal) => {
+    // A store destination keeps its content from garbage collection until the walk is done (a
+    // pull reuses blobs that no name reaches before it records its own).
+    const into = asResolver(options.to);
+    const lease = into instanceof LocalResolver && isLeaser(into.store) ? await into.store.lease() : undefined;
+    try {
+      return await transfer(reporter, signal);
+    } finally {
+      await lease?.release();
+    }
+  });
+
+  async function transfer(reporter: StatusReporter, signal: AbortSignal): Promise<{ root: Descriptor; name: string }> {
     const concurrency = options.concurrency ?? 4;
     const manifestConcurrency = options.manifestConcurrency ?? 3;
     const smallBlobConcurrency = options.smallBlobConcurrency ?? (options.concurrency === undefined ? 16 : undefined);
@@ -154,7 +167,11 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
       await writeReferrersTags({ destination: to, repository: registryRepository, pusher: destination, bySubject: copiedReferrers, reporter, signal });
     }
     return { root, name: resolved.name };
-  });
+  }
+}
+
+function isLeaser(store: unknown): store is Leaser {
+  return typeof (store as Partial<Leaser>).lease === "function";
 }
 
 /** The registry host of a name, when its first component names one (`host:port/…`, `a.b/…`). */
