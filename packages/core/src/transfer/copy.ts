@@ -50,16 +50,16 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
   return runOperation(options, async (reporter, signal) => {
     // A store destination keeps its content from garbage collection until the walk is done (a
     // pull reuses blobs that no name reaches before it records its own).
-    const into = asResolver(options.to);
-    const lease = into instanceof LocalResolver && isLeaser(into.store) ? await into.store.lease() : undefined;
+    const to = asResolver(options.to);
+    const lease = to instanceof LocalResolver && isLeaser(to.store) ? await to.store.lease() : undefined;
     try {
-      return await transfer(reporter, signal);
+      return await walkAndPush(reporter, signal, to);
     } finally {
       await lease?.release();
     }
   });
 
-  async function transfer(reporter: StatusReporter, signal: AbortSignal): Promise<{ root: Descriptor; name: string }> {
+  async function walkAndPush(reporter: StatusReporter, signal: AbortSignal, to: Resolver): Promise<{ root: Descriptor; name: string }> {
     const concurrency = options.concurrency ?? 4;
     const manifestConcurrency = options.manifestConcurrency ?? 3;
     const smallBlobConcurrency = options.smallBlobConcurrency ?? (options.concurrency === undefined ? 16 : undefined);
@@ -68,7 +68,6 @@ export function transfer(src: string, dst: string, options: CopyOptions, default
     }
     const handler = buildHandler(options, defaultPlatform);
     const from = asResolver(options.from);
-    const to = asResolver(options.to);
 
     reporter.resolving(src);
     // A resolver that calls `onRetry` has its waits reported as operation-wide `retrying` events.
